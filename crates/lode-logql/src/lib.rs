@@ -1,0 +1,19 @@
+//! LogQL for Lode: the syntax tree, the parser, the log pipeline and the
+//! metric engine. Pure: this crate does no I/O; storage feeds it entries and
+//! samples through the interfaces in `pipeline` and `engine`.
+
+pub mod ast;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod labels;
+pub mod parser;
+pub mod pipeline;
+pub mod print;
+pub mod template;
+pub mod value;
+
+pub use ast::Expr;
+pub use error::{Error, Result};
+pub use labels::LabelSet;
+pub use parser::parse;

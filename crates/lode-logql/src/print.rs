@@ -1,0 +1,1 @@
+//! Printing an `Expr` back to LogQL (`format_query`, round-trip tests).
