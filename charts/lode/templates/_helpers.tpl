@@ -1,0 +1,59 @@
+{{/* Names and labels shared by every template of the chart. */}}
+
+{{- define "lode.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "lode.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lode.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "lode.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "lode.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "lode.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* The Lode config with data_dir forced onto the PVC mount. */}}
+{{- define "lode.config" -}}
+{{- $cfg := deepCopy .Values.config -}}
+{{- $storage := get $cfg "storage" | default dict -}}
+{{- $_ := set $storage "data_dir" (printf "%s/data" .Values.persistence.mountPath) -}}
+{{- $_ := set $cfg "storage" $storage -}}
+{{- toYaml $cfg -}}
+{{- end -}}
+
+{{- define "lode.port" -}}
+{{- $server := .Values.config.server | default dict -}}
+{{- get $server "http_listen_port" | default 3100 -}}
+{{- end -}}
+
+{{- define "lode.storageClassName" -}}
+{{- if .Values.persistence.storageClassName -}}
+{{- .Values.persistence.storageClassName -}}
+{{- else if .Values.storageClass.create -}}
+{{- .Values.storageClass.name -}}
+{{- else -}}
+longhorn
+{{- end -}}
+{{- end -}}
+
+{{/* In-cluster URL of the Service, used by the Grafana datasource. */}}
+{{- define "lode.url" -}}
+{{- printf "http://%s.%s.svc.cluster.local:%v" (include "lode.fullname" .) .Release.Namespace .Values.service.port -}}
+{{- end -}}
