@@ -72,3 +72,96 @@ if [[ "${1:-}" == "--install-only" ]]; then
   log "tools ready in $TOOLS"
   exit 0
 fi
+
+cd "$ROOT"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+STEP=""
+step() { STEP="$1"; log "$1"; }
+trap 'rc=$?; [[ $rc -ne 0 && -n "$STEP" ]] && printf "FAIL: step \"%s\" failed\n" "$STEP" >&2; rm -rf "$WORK"; exit $rc' EXIT
+
+# Reads a key path from a YAML file as JSON (empty when missing).
+yq() { "$PY" -c 'import json,sys,yaml
+d=yaml.safe_load(open(sys.argv[1])) or {}
+for k in sys.argv[2:]:
+    d=d.get(k) if isinstance(d,dict) else None
+print("" if d is None else (d if isinstance(d,str) else json.dumps(d)))' "$@"; }
+
+step "yamllint charts/ (templates excluded)"
+"$VENV/yamllint" --strict -c charts/.yamllint charts/
+
+step "JSON files parse"
+while IFS= read -r -d '' f; do
+  "$PY" -m json.tool "$f" >/dev/null || die "$f is not valid JSON"
+done < <(find charts -name '*.json' -print0)
+
+step "fleet.yaml files against the Fleet schema"
+[[ -f "$FLEET_SCHEMA" ]] || die "Fleet schema not found at $FLEET_SCHEMA (set FLEET_SCHEMA)"
+mapfile -t FLEET_FILES < <(find charts -name fleet.yaml | sort)
+[[ ${#FLEET_FILES[@]} -gt 0 ]] || die "no fleet.yaml under charts/"
+"$VENV/check-jsonschema" --schemafile "$FLEET_SCHEMA" "${FLEET_FILES[@]}"
+
+# Render the Lode chart the way Fleet does: release name, namespace and values
+# come from its fleet.yaml.
+LODE_FLEET=charts/lode/fleet.yaml
+RELEASE="$(yq "$LODE_FLEET" helm releaseName)"
+NAMESPACE="$(yq "$LODE_FLEET" defaultNamespace)"
+OVERLAY="$(yq "$LODE_FLEET" kustomize dir)"
+[[ -n "$RELEASE" && -n "$NAMESPACE" && -n "$OVERLAY" ]] ||
+  die "$LODE_FLEET must set helm.releaseName, defaultNamespace and kustomize.dir"
+yq "$LODE_FLEET" helm values >"$WORK/fleet-values.json"
+[[ -s "$WORK/fleet-values.json" ]] || echo '{}' >"$WORK/fleet-values.json"
+
+step "helm lint charts/lode"
+"$HELM" lint --strict --kube-version "$KUBE_VERSION" -f "$WORK/fleet-values.json" charts/lode
+
+step "helm template charts/lode (release $RELEASE, namespace $NAMESPACE, k8s $KUBE_VERSION)"
+"$HELM" template "$RELEASE" charts/lode -n "$NAMESPACE" --kube-version "$KUBE_VERSION" \
+  -f "$WORK/fleet-values.json" >"$WORK/chart.yaml"
+# The optional parts switched the other way must render and validate too.
+"$HELM" template "$RELEASE" charts/lode -n "$NAMESPACE" --kube-version "$KUBE_VERSION" \
+  -f "$WORK/fleet-values.json" --set serviceMonitor.enabled=false,storageClass.create=false \
+  --set grafana.datasource.enabled=false,grafana.dashboards.enabled=false >"$WORK/chart-minimal.yaml"
+
+step "Fleet kustomize step: fleet-manifests.yaml first in $OVERLAY resources, then kustomize build"
+[[ -f "charts/lode/$OVERLAY/kustomization.yaml" ]] || die "charts/lode/$OVERLAY/kustomization.yaml missing"
+cp -r "charts/lode/$OVERLAY" "$WORK/overlay"
+cp "$WORK/chart.yaml" "$WORK/overlay/fleet-manifests.yaml"
+"$PY" - "$WORK/overlay/kustomization.yaml" <<'PY'
+import sys, yaml
+path = sys.argv[1]
+k = yaml.safe_load(open(path)) or {}
+res = k.get("resources") or []
+if "fleet-manifests.yaml" not in res:
+    res.insert(0, "fleet-manifests.yaml")
+k["resources"] = res
+yaml.safe_dump(k, open(path, "w"), sort_keys=False)
+PY
+"$KUBECTL" kustomize "$WORK/overlay" >"$WORK/bundle.yaml"
+
+step "kubernetes-validate --strict (k8s $KUBE_VERSION)"
+# Empty or comment-only documents make kubernetes-validate exit 2.
+"$PY" - "$WORK/bundle.yaml" "$WORK/chart-minimal.yaml" <<'PY'
+import sys, yaml
+for path in sys.argv[1:]:
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    yaml.safe_dump_all(docs, open(path + ".clean", "w"), sort_keys=False)
+    print(f"{path}: {len(docs)} objects")
+PY
+"$VENV/kubernetes-validate" -k "$KUBE_VERSION" --strict --quiet "$WORK/bundle.yaml.clean" "$WORK/chart-minimal.yaml.clean"
+
+step "Alloy values and config (tests/charts/alloy_check.py)"
+"$PY" "$SCRIPT_DIR/alloy_check.py" charts/alloy/values.yaml
+
+step "Grafana provisioning and StatefulSet checks on the rendered bundle"
+"$PY" "$SCRIPT_DIR/rendered_check.py" "$WORK/bundle.yaml.clean" --extract-config "$WORK/lode-config.yaml"
+"$PY" "$SCRIPT_DIR/rendered_check.py" "$WORK/chart-minimal.yaml.clean" --no-grafana
+
+step "lode --check-config on the config the chart renders"
+if [[ ! -x "$LODE_BIN" ]]; then
+  die "lode binary not found at $LODE_BIN: build it (cargo build --release -p lode) or set LODE_BIN"
+fi
+"$LODE_BIN" --check-config "$WORK/lode-config.yaml"
+
+STEP=""
+log "all chart validation steps passed"
