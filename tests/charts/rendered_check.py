@@ -247,6 +247,58 @@ def check_statefulset(docs: list[dict], rep: Report) -> str | None:
     return raw
 
 
+def selects(selector: dict, labels: dict) -> bool:
+    """matchLabels plus the Exists/DoesNotExist/In/NotIn expressions."""
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, vals = e.get("key"), e.get("operator"), e.get("values") or []
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op == "In" and labels.get(key) not in vals:
+            return False
+        if op == "NotIn" and labels.get(key) in vals:
+            return False
+    return True
+
+
+def check_wiring(docs: list[dict], rep: Report) -> None:
+    """Ingress backends and ServiceMonitor endpoints must hit real Service ports."""
+    services = {d["metadata"]["name"]: d for d in find(docs, "Service")}
+    sts = find(docs, "StatefulSet")
+    pod_labels = sts[0]["spec"]["template"]["metadata"].get("labels", {}) if sts else {}
+    for name, svc in services.items():
+        sel = svc["spec"].get("selector") or {}
+        if not sel or any(pod_labels.get(k) != v for k, v in sel.items()):
+            rep.fail(f"Service {name}", "selector does not match the Lode pods")
+    for ing in find(docs, "Ingress"):
+        where = f"Ingress {ing['metadata']['name']}"
+        for rule in ing["spec"].get("rules") or []:
+            for p in (rule.get("http") or {}).get("paths") or []:
+                be = (p.get("backend") or {}).get("service") or {}
+                svc = services.get(be.get("name"))
+                port = be.get("port") or {}
+                if svc is None:
+                    rep.fail(where, f"backend Service {be.get('name')!r} is not in the bundle")
+                    continue
+                names = {sp.get("name") for sp in svc["spec"]["ports"]}
+                numbers = {sp.get("port") for sp in svc["spec"]["ports"]}
+                if port.get("name") not in names and port.get("number") not in numbers:
+                    rep.fail(where, f"backend port {port} is not a port of Service {be.get('name')}")
+    for sm in find(docs, "ServiceMonitor"):
+        where = f"ServiceMonitor {sm['metadata']['name']}"
+        matched = [s for s in services.values() if selects(sm["spec"].get("selector") or {}, s["metadata"].get("labels") or {})]
+        if len(matched) != 1:
+            rep.fail(where, f"selects {len(matched)} Services, want exactly 1 (no double scrape)")
+        for ep in sm["spec"].get("endpoints") or []:
+            for svc in matched:
+                if ep.get("port") not in {sp.get("name") for sp in svc["spec"]["ports"]}:
+                    rep.fail(where, f"endpoint port {ep.get('port')!r} is not a named port of {svc['metadata']['name']}")
+
+
 def main(argv: list[str]) -> int:
     args = argv[1:]
     if not args:
@@ -271,6 +323,7 @@ def main(argv: list[str]) -> int:
         uid = check_datasource(docs, rep)
         check_dashboards(docs, uid, rep)
     config = check_statefulset(docs, rep)
+    check_wiring(docs, rep)
     if out and config is not None:
         with open(out, "w", encoding="utf-8") as f:
             f.write(config)

@@ -153,7 +153,7 @@ PY
 step "Alloy values and config (tests/charts/alloy_check.py)"
 "$PY" "$SCRIPT_DIR/alloy_check.py" charts/alloy/values.yaml
 
-step "Grafana provisioning and StatefulSet checks on the rendered bundle"
+step "rendered bundle checks (Grafana provisioning, StatefulSet, wiring)"
 "$PY" "$SCRIPT_DIR/rendered_check.py" "$WORK/bundle.yaml.clean" --extract-config "$WORK/lode-config.yaml"
 "$PY" "$SCRIPT_DIR/rendered_check.py" "$WORK/chart-minimal.yaml.clean" --no-grafana
 
