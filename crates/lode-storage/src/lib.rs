@@ -1,1 +1,20 @@
+//! Lode's storage layer: a write-ahead log with group commit, per-stream
+//! head blocks sealed into compressed blocks, chunk files with a footer
+//! index, a manifest, an in-memory label index, and query execution that
+//! feeds entries through the LogQL pipeline. The on-disk format is
+//! described in `docs/storage.md`.
 
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod ingest;
+pub mod meta;
+pub mod query;
+pub mod samples;
+pub mod store;
+pub mod tenant;
+
+pub use error::{Result, StorageError};
+pub use ingest::Limits;
+pub use query::{Direction, LogHit, LogQuery, ScanStats};
+pub use store::{Store, StoreOptions, StoreStats};

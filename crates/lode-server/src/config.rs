@@ -1,0 +1,514 @@
+//! Configuration: a YAML file with Loki's key names where the meaning is the
+//! same, embedded defaults, and validation. Documented in
+//! `docs/configuration.md`.
+
+use lode_storage::format::block::Compression;
+use lode_storage::{Limits, StoreOptions};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A duration written like Loki writes them: `12h`, `30d1h`, `90s`, `1m30s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn secs(s: u64) -> Dur {
+        Dur(Duration::from_secs(s))
+    }
+
+    pub fn as_nanos_i64(self) -> i64 {
+        i64::try_from(self.0.as_nanos()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Parses `[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d|w|y)` repeated.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total: f64 = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            "w" => 7.0 * 86400.0,
+            "y" => 365.0 * 86400.0,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    if !total.is_finite() || total < 0.0 || total > 1e12 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// Formats like Loki's model.Duration: `30d1h`, `12h`, `1m`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [
+        ("y", 365 * 86_400_000u64),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if unit == "w" && ms % len != 0 {
+            // Loki prints weeks only when they divide the whole duration.
+            continue;
+        }
+        if ms >= len {
+            out.push_str(&format!("{}{unit}", ms / len));
+            ms %= len;
+        }
+    }
+    out
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_duration(self.0))
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Dur)
+            .ok_or_else(|| D::Error::custom(format!("invalid duration {s:?} (examples: 90s, 12h, 30d1h)")))
+    }
+}
+
+/// A byte size: a number of bytes or `256KB`, `1MiB`...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Size(pub u64);
+
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let n: f64 = s[..split].parse().ok()?;
+    let mult: f64 = match s[split..].trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" | "K" | "k" => 1e3,
+        "MB" | "M" => 1e6,
+        "GB" | "G" => 1e9,
+        "KiB" | "Ki" => 1024.0,
+        "MiB" | "Mi" => 1024.0 * 1024.0,
+        "GiB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let v = n * mult;
+    (v.is_finite() && v >= 0.0).then_some(v as u64)
+}
+
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Size, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Size(n)),
+            Raw::S(s) => parse_size(&s)
+                .map(Size)
+                .ok_or_else(|| D::Error::custom(format!("invalid size {s:?} (examples: 262144, 256KB, 1MiB)"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub auth_enabled: bool,
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub limits_config: LimitsConfig,
+    pub compactor: CompactorConfig,
+    pub runtime_config: RuntimeConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub http_listen_address: String,
+    pub http_listen_port: u16,
+    pub log_level: String,
+    pub graceful_shutdown_timeout: Dur,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Acknowledge a push only after the WAL is fsynced (group commit).
+    Always,
+    /// Never fsync the WAL (a machine crash may lose acknowledged pushes).
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionKind {
+    Zstd,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub wal_fsync: FsyncPolicy,
+    pub block_target_bytes: Size,
+    pub head_max_age: Dur,
+    pub flush_interval: Dur,
+    pub max_unflushed_bytes: Size,
+    pub compression: CompressionKind,
+    pub zstd_level: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionStream {
+    pub selector: String,
+    pub priority: i32,
+    pub period: Dur,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_query_length: Dur,
+    pub max_query_lookback: Dur,
+    pub max_query_series: usize,
+    pub max_entries_limit_per_query: usize,
+    pub query_timeout: Dur,
+    pub max_streams_per_user: usize,
+    pub max_global_streams_per_user: usize,
+    pub ingestion_rate_mb: f64,
+    pub ingestion_burst_size_mb: f64,
+    pub max_line_size: Size,
+    pub max_line_size_truncate: bool,
+    pub max_label_names_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    pub reject_old_samples: bool,
+    pub reject_old_samples_max_age: Dur,
+    pub creation_grace_period: Dur,
+    pub retention_period: Dur,
+    pub retention_stream: Vec<RetentionStream>,
+    pub discover_service_name: Vec<String>,
+    pub discover_log_levels: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompactorConfig {
+    pub retention_enabled: bool,
+    pub compaction_interval: Dur,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    pub file: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            auth_enabled: false,
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            limits_config: LimitsConfig::default(),
+            compactor: CompactorConfig::default(),
+            runtime_config: RuntimeConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_listen_address: "0.0.0.0".into(),
+            http_listen_port: 3100,
+            log_level: "info".into(),
+            graceful_shutdown_timeout: Dur::secs(30),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./data"),
+            wal_fsync: FsyncPolicy::Always,
+            block_target_bytes: Size(256 * 1024),
+            head_max_age: Dur::secs(300),
+            flush_interval: Dur::secs(60),
+            max_unflushed_bytes: Size(64 << 20),
+            compression: CompressionKind::Zstd,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_query_length: Dur::secs(12 * 3600),
+            max_query_lookback: Dur::secs(0),
+            max_query_series: 500,
+            max_entries_limit_per_query: 5000,
+            query_timeout: Dur::secs(60),
+            max_streams_per_user: 10_000,
+            max_global_streams_per_user: 10_000,
+            ingestion_rate_mb: 4.0,
+            ingestion_burst_size_mb: 6.0,
+            max_line_size: Size(256 * 1024),
+            max_line_size_truncate: false,
+            max_label_names_per_series: 15,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            reject_old_samples: true,
+            reject_old_samples_max_age: Dur::secs(168 * 3600),
+            creation_grace_period: Dur::secs(600),
+            retention_period: Dur::secs(720 * 3600),
+            retention_stream: Vec::new(),
+            discover_service_name: [
+                "service",
+                "app",
+                "application",
+                "app_name",
+                "name",
+                "app_kubernetes_io_name",
+                "container",
+                "container_name",
+                "k8s_container_name",
+                "component",
+                "workload",
+                "job",
+                "k8s_job_name",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            discover_log_levels: true,
+        }
+    }
+}
+
+impl Default for CompactorConfig {
+    fn default() -> Self {
+        CompactorConfig {
+            retention_enabled: true,
+            compaction_interval: Dur::secs(600),
+        }
+    }
+}
+
+/// A config problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config: {0}")]
+    Parse(String),
+    #[error("invalid config: {key}: {msg}")]
+    Invalid { key: &'static str, msg: String },
+}
+
+impl Config {
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let c: Config = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn from_file(path: &str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_string(),
+            source,
+        })?;
+        Config::from_yaml(&text)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, msg: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                msg: msg.to_string(),
+            })
+        };
+        let l = &self.limits_config;
+        if l.max_entries_limit_per_query == 0 {
+            return bad("limits_config.max_entries_limit_per_query", "must be positive");
+        }
+        if l.max_query_series == 0 {
+            return bad("limits_config.max_query_series", "must be positive");
+        }
+        if l.query_timeout.0.is_zero() {
+            return bad("limits_config.query_timeout", "must be positive");
+        }
+        if !(l.ingestion_rate_mb >= 0.0 && l.ingestion_burst_size_mb >= 0.0) {
+            return bad("limits_config.ingestion_rate_mb", "must not be negative");
+        }
+        if !l.retention_period.0.is_zero() && l.retention_period.0 < Duration::from_secs(86_400) {
+            return bad("limits_config.retention_period", "must be 0 (keep forever) or at least 24h");
+        }
+        for r in &l.retention_stream {
+            if lode_logql::parse(&r.selector).is_err() {
+                return bad("limits_config.retention_stream.selector", &format!("invalid selector {:?}", r.selector));
+            }
+            if r.period.0 < Duration::from_secs(86_400) {
+                return bad("limits_config.retention_stream.period", "must be at least 24h");
+            }
+        }
+        let s = &self.storage;
+        if s.block_target_bytes.0 < 1024 || s.block_target_bytes.0 > 64 << 20 {
+            return bad("storage.block_target_bytes", "must be between 1KiB and 64MiB");
+        }
+        if s.flush_interval.0 < Duration::from_secs(1) {
+            return bad("storage.flush_interval", "must be at least 1s");
+        }
+        if !(1..=22).contains(&s.zstd_level) {
+            return bad("storage.zstd_level", "must be between 1 and 22");
+        }
+        if s.data_dir.as_os_str().is_empty() {
+            return bad("storage.data_dir", "must not be empty");
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.server.log_level.as_str()) {
+            return bad("server.log_level", "must be one of error, warn, info, debug, trace");
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> String {
+        format!("{}:{}", self.server.http_listen_address, self.server.http_listen_port)
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        let s = &self.storage;
+        StoreOptions {
+            data_dir: s.data_dir.clone(),
+            fsync: s.wal_fsync == FsyncPolicy::Always,
+            block_target_bytes: s.block_target_bytes.0 as usize,
+            flush_interval: s.flush_interval.0,
+            max_unflushed_bytes: s.max_unflushed_bytes.0 as usize,
+            compression: match s.compression {
+                CompressionKind::Zstd => Compression::Zstd(s.zstd_level),
+                CompressionKind::None => Compression::None,
+            },
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        let l = &self.limits_config;
+        Limits {
+            max_line_size: l.max_line_size.0 as usize,
+            max_line_size_truncate: l.max_line_size_truncate,
+            max_label_names_per_series: l.max_label_names_per_series,
+            max_label_name_length: l.max_label_name_length,
+            max_label_value_length: l.max_label_value_length,
+            reject_old_samples: l.reject_old_samples,
+            reject_old_samples_max_age: l.reject_old_samples_max_age.as_nanos_i64(),
+            creation_grace_period: l.creation_grace_period.as_nanos_i64(),
+            max_streams_per_user: l.max_streams_per_user,
+        }
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_yaml_ng::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_loki_like() {
+        let c = Config::from_yaml("").unwrap();
+        assert_eq!(c.server.http_listen_port, 3100);
+        assert_eq!(c.limits_config.max_query_length.to_string(), "12h");
+        assert_eq!(c.limits_config.retention_period.to_string(), "30d");
+        assert_eq!(c.limits_config.max_entries_limit_per_query, 5000);
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("30d1h"), Some(Duration::from_secs(30 * 86400 + 3600)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(format_duration(Duration::from_secs(721 * 3600)), "30d1h");
+        assert_eq!(parse_size("256KB"), Some(256_000));
+        assert_eq!(parse_size("1MiB"), Some(1 << 20));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected_with_the_key() {
+        let e = Config::from_yaml("limits_config:\n  max_query_lenght: 12h\n").unwrap_err();
+        assert!(e.to_string().contains("max_query_lenght"), "{e}");
+        let e = Config::from_yaml("limits_config:\n  max_query_length: twelve\n").unwrap_err();
+        assert!(e.to_string().contains("invalid duration"), "{e}");
+        let e = Config::from_yaml("storage:\n  zstd_level: 99\n").unwrap_err();
+        assert!(e.to_string().contains("storage.zstd_level"), "{e}");
+    }
+
+    #[test]
+    fn yaml_round_trip() {
+        let c = Config::default();
+        assert_eq!(Config::from_yaml(&c.to_yaml()).unwrap(), c);
+    }
+}

@@ -1,0 +1,312 @@
+//! Chunk files: many compressed blocks of many streams of one tenant, with a
+//! footer that lists the streams and every block's time range and position.
+//! The footer is read once at start-up; blocks are read on demand with
+//! positioned reads. Layout: see `docs/storage.md` ("Chunk file").
+
+use super::varint::{put_bytes, put_ivarint, put_uvarint, Reader};
+use super::FORMAT_VERSION;
+use crate::error::{Result, StorageError};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const HEAD_MAGIC: &[u8; 8] = b"LODECHK\x01";
+const TAIL_MAGIC: &[u8; 8] = b"LODEEND\x01";
+const TRAILER_LEN: u64 = 8 + 4 + 4 + 8;
+/// A footer larger than this is corrupt, not real.
+const MAX_FOOTER: u64 = 1 << 30;
+
+/// Where one block lives and what it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockMeta {
+    /// Index into the file's stream table.
+    pub stream: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub entries: u32,
+    /// Uncompressed bytes of line text.
+    pub line_bytes: u64,
+    pub offset: u64,
+    pub len: u32,
+    pub crc: u32,
+}
+
+/// An open, immutable chunk file.
+#[derive(Debug)]
+pub struct ChunkFile {
+    pub id: u64,
+    pub path: PathBuf,
+    file: File,
+    pub size: u64,
+    /// Label sets of the streams in this file (sorted pairs).
+    pub streams: Vec<Vec<(String, String)>>,
+    pub blocks: Vec<BlockMeta>,
+}
+
+impl ChunkFile {
+    pub fn open(path: &Path, id: u64) -> Result<ChunkFile> {
+        let corrupt = |m: &str| StorageError::Corrupt(format!("{}: {m}", path.display()));
+        let mut file = File::open(path)?;
+        let size = file.metadata()?.len();
+        if size < HEAD_MAGIC.len() as u64 + TRAILER_LEN {
+            return Err(corrupt("file too short"));
+        }
+        let mut head = [0u8; 8];
+        file.read_exact(&mut head)?;
+        if &head != HEAD_MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        let mut trailer = [0u8; TRAILER_LEN as usize];
+        file.seek(SeekFrom::Start(size - TRAILER_LEN))?;
+        file.read_exact(&mut trailer)?;
+        let mut t = Reader::new(&trailer);
+        let footer_len = t.u64_le()?;
+        let footer_crc = t.u32_le()?;
+        let version = t.u32_le()?;
+        if t.take(8)? != TAIL_MAGIC {
+            return Err(corrupt("bad trailer magic (incomplete file?)"));
+        }
+        if version != FORMAT_VERSION {
+            return Err(StorageError::Version {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if footer_len > MAX_FOOTER || footer_len + TRAILER_LEN + 8 > size {
+            return Err(corrupt("bad footer length"));
+        }
+        let mut footer = vec![0u8; footer_len as usize];
+        file.read_exact_at(&mut footer, size - TRAILER_LEN - footer_len)?;
+        if crc32fast::hash(&footer) != footer_crc {
+            return Err(corrupt("footer checksum mismatch"));
+        }
+        let data_end = size - TRAILER_LEN - footer_len;
+        let mut r = Reader::new(&footer);
+        let n_streams = r.uvarint()? as usize;
+        if n_streams > r.remaining() {
+            return Err(corrupt("stream count"));
+        }
+        let mut streams = Vec::with_capacity(n_streams);
+        for _ in 0..n_streams {
+            let n = r.uvarint()? as usize;
+            if n > r.remaining() {
+                return Err(corrupt("label count"));
+            }
+            let mut labels = Vec::with_capacity(n);
+            for _ in 0..n {
+                labels.push((r.str()?.to_string(), r.str()?.to_string()));
+            }
+            streams.push(labels);
+        }
+        let n_blocks = r.uvarint()? as usize;
+        if n_blocks > r.remaining() {
+            return Err(corrupt("block count"));
+        }
+        let mut blocks = Vec::with_capacity(n_blocks);
+        for _ in 0..n_blocks {
+            let b = BlockMeta {
+                stream: r.uvarint()? as u32,
+                min_ts: r.ivarint()?,
+                max_ts: r.ivarint()?,
+                entries: r.uvarint()? as u32,
+                line_bytes: r.uvarint()?,
+                offset: r.uvarint()?,
+                len: r.uvarint()? as u32,
+                crc: r.uvarint()? as u32,
+            };
+            if b.stream as usize >= streams.len() || b.offset + u64::from(b.len) > data_end {
+                return Err(corrupt("block out of range"));
+            }
+            blocks.push(b);
+        }
+        Ok(ChunkFile {
+            id,
+            path: path.to_path_buf(),
+            file,
+            size,
+            streams,
+            blocks,
+        })
+    }
+
+    /// Reads one block's payload and checks its checksum.
+    pub fn read_block(&self, i: usize) -> Result<Vec<u8>> {
+        let m = &self.blocks[i];
+        let mut buf = vec![0u8; m.len as usize];
+        self.file.read_exact_at(&mut buf, m.offset)?;
+        if crc32fast::hash(&buf) != m.crc {
+            return Err(StorageError::Corrupt(format!(
+                "{}: block {i} checksum mismatch",
+                self.path.display()
+            )));
+        }
+        Ok(buf)
+    }
+}
+
+/// Writes a chunk file under a temporary name; `finish` makes it durable
+/// and gives it its final name.
+pub struct ChunkWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    out: BufWriter<File>,
+    offset: u64,
+    streams: Vec<Vec<(String, String)>>,
+    stream_idx: HashMap<Vec<(String, String)>, u32>,
+    blocks: Vec<BlockMeta>,
+}
+
+impl ChunkWriter {
+    pub fn create(path: &Path) -> Result<ChunkWriter> {
+        let tmp = path.with_extension("tmp");
+        let f = File::create(&tmp).map_err(|e| StorageError::from_io("creating chunk file", e))?;
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        out.write_all(HEAD_MAGIC)
+            .map_err(|e| StorageError::from_io("writing chunk file", e))?;
+        Ok(ChunkWriter {
+            tmp,
+            path: path.to_path_buf(),
+            out,
+            offset: HEAD_MAGIC.len() as u64,
+            streams: Vec::new(),
+            stream_idx: HashMap::new(),
+            blocks: Vec::new(),
+        })
+    }
+
+    pub fn stream(&mut self, labels: &[(String, String)]) -> u32 {
+        if let Some(i) = self.stream_idx.get(labels) {
+            return *i;
+        }
+        let i = self.streams.len() as u32;
+        self.streams.push(labels.to_vec());
+        self.stream_idx.insert(labels.to_vec(), i);
+        i
+    }
+
+    /// Appends a block payload; returns its metadata.
+    pub fn add_block(
+        &mut self,
+        stream: u32,
+        payload: &[u8],
+        min_ts: i64,
+        max_ts: i64,
+        entries: u32,
+        line_bytes: u64,
+    ) -> Result<BlockMeta> {
+        self.out
+            .write_all(payload)
+            .map_err(|e| StorageError::from_io("writing chunk file", e))?;
+        let m = BlockMeta {
+            stream,
+            min_ts,
+            max_ts,
+            entries,
+            line_bytes,
+            offset: self.offset,
+            len: payload.len() as u32,
+            crc: crc32fast::hash(payload),
+        };
+        self.offset += payload.len() as u64;
+        self.blocks.push(m);
+        Ok(m)
+    }
+
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Writes the footer, fsyncs and renames into place (the directory is
+    /// fsynced by the caller once for all files of a flush).
+    pub fn finish(mut self) -> Result<PathBuf> {
+        let mut footer = Vec::new();
+        put_uvarint(&mut footer, self.streams.len() as u64);
+        for labels in &self.streams {
+            put_uvarint(&mut footer, labels.len() as u64);
+            for (k, v) in labels {
+                put_bytes(&mut footer, k.as_bytes());
+                put_bytes(&mut footer, v.as_bytes());
+            }
+        }
+        put_uvarint(&mut footer, self.blocks.len() as u64);
+        for b in &self.blocks {
+            put_uvarint(&mut footer, u64::from(b.stream));
+            put_ivarint(&mut footer, b.min_ts);
+            put_ivarint(&mut footer, b.max_ts);
+            put_uvarint(&mut footer, u64::from(b.entries));
+            put_uvarint(&mut footer, b.line_bytes);
+            put_uvarint(&mut footer, b.offset);
+            put_uvarint(&mut footer, u64::from(b.len));
+            put_uvarint(&mut footer, u64::from(b.crc));
+        }
+        let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
+        trailer.extend_from_slice(&(footer.len() as u64).to_le_bytes());
+        trailer.extend_from_slice(&crc32fast::hash(&footer).to_le_bytes());
+        trailer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        trailer.extend_from_slice(TAIL_MAGIC);
+        let io = |e| StorageError::from_io("finishing chunk file", e);
+        self.out.write_all(&footer).map_err(io)?;
+        self.out.write_all(&trailer).map_err(io)?;
+        let f = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        fs::rename(&self.tmp, &self.path).map_err(io)?;
+        Ok(self.path)
+    }
+}
+
+/// fsyncs a directory so that renames and creations inside it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::from_io("syncing directory", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(a: &str) -> Vec<(String, String)> {
+        vec![("app".to_string(), a.to_string())]
+    }
+
+    #[test]
+    fn write_then_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("1.chunk");
+        let mut w = ChunkWriter::create(&p).unwrap();
+        let s0 = w.stream(&labels("a"));
+        let s1 = w.stream(&labels("b"));
+        assert_eq!(w.stream(&labels("a")), s0);
+        w.add_block(s0, b"first", 1, 5, 2, 10).unwrap();
+        w.add_block(s1, b"second", 3, 9, 1, 4).unwrap();
+        w.finish().unwrap();
+        let f = ChunkFile::open(&p, 1).unwrap();
+        assert_eq!(f.streams, vec![labels("a"), labels("b")]);
+        assert_eq!(f.blocks.len(), 2);
+        assert_eq!(f.read_block(1).unwrap(), b"second");
+        assert_eq!(f.blocks[0].max_ts, 5);
+    }
+
+    #[test]
+    fn truncated_or_flipped_files_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("1.chunk");
+        let mut w = ChunkWriter::create(&p).unwrap();
+        let s = w.stream(&labels("a"));
+        w.add_block(s, b"payload", 1, 2, 1, 7).unwrap();
+        w.finish().unwrap();
+        let full = fs::read(&p).unwrap();
+        for cut in [0, 8, full.len() / 2, full.len() - 1] {
+            fs::write(&p, &full[..cut]).unwrap();
+            assert!(ChunkFile::open(&p, 1).is_err(), "cut at {cut}");
+        }
+        let mut flipped = full.clone();
+        flipped[9] ^= 1;
+        fs::write(&p, &flipped).unwrap();
+        let f = ChunkFile::open(&p, 1).unwrap();
+        assert!(matches!(f.read_block(0), Err(StorageError::Corrupt(_))));
+    }
+}

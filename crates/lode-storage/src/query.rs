@@ -1,0 +1,273 @@
+//! Log queries: the newest (or oldest) `limit` entries across all matching
+//! streams, read block by block in time order with an early stop, so memory
+//! stays bounded by the limit plus one block whatever the time range.
+
+use crate::error::Result;
+use crate::format::block::{decode_block, DecodedBlock};
+use crate::index::{compile_all, CompiledMatcher};
+use crate::tenant::{BlockHandle, Tenant};
+use lode_logql::ast::Matcher;
+use lode_logql::pipeline::{LogPipeline, ProcessedEntry, StreamPipeline};
+use lode_logql::LabelSet;
+use lode_proto::Entry;
+use parking_lot::RwLock;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// A log query over `[start, end)`.
+pub struct LogQuery<'a> {
+    pub matchers: &'a [Matcher],
+    pub pipeline: &'a LogPipeline,
+    pub start: i64,
+    pub end: i64,
+    pub limit: usize,
+    pub direction: Direction,
+}
+
+/// One result entry.
+#[derive(Debug, Clone)]
+pub struct LogHit {
+    pub ts: i64,
+    pub entry: ProcessedEntry,
+}
+
+/// Work counters for `data.stats` and metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScanStats {
+    pub blocks: u64,
+    pub lines: u64,
+    pub bytes: u64,
+    pub compressed_bytes: u64,
+    pub post_filter_lines: u64,
+}
+
+/// Entries of one stream to scan: a sealed block or a snapshot of the head.
+pub(crate) enum Source {
+    Block(BlockHandle),
+    Head(Vec<Entry>),
+}
+
+pub(crate) struct StreamSources {
+    pub labels: LabelSet,
+    pub sources: Vec<(Source, i64, i64)>,
+}
+
+/// Resolves matchers to streams and snapshots their sources overlapping
+/// `[start, end_incl]`. The tenant lock is held only for this.
+pub(crate) fn select_sources(
+    tenant: &RwLock<Tenant>,
+    matchers: &[CompiledMatcher],
+    start: i64,
+    end_incl: i64,
+) -> Vec<StreamSources> {
+    let t = tenant.read();
+    let ids: Vec<u32> = match t.index.candidates(matchers) {
+        Some(ids) => ids,
+        None => (0..t.streams.len() as u32).collect(),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        let s = &t.streams[id as usize];
+        if !s.overlaps(start, end_incl) || !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
+            continue;
+        }
+        let mut sources = Vec::new();
+        for b in &s.blocks {
+            if b.overlaps(start, end_incl) {
+                sources.push((Source::Block(b.clone()), b.min_ts(), b.max_ts()));
+            }
+        }
+        let head = s.head_snapshot(start, end_incl);
+        if let (Some(first), Some(last)) = (head.first(), head.last()) {
+            let (a, b) = (first.ts, last.ts);
+            sources.push((Source::Head(head), a, b));
+        }
+        if !sources.is_empty() {
+            out.push(StreamSources {
+                labels: s.labels.clone(),
+                sources,
+            });
+        }
+    }
+    out
+}
+
+/// Decoded entries of a source, uniformly accessible.
+pub(crate) enum Decoded {
+    Block(DecodedBlock),
+    Head(Vec<Entry>),
+}
+
+impl Decoded {
+    pub fn load(src: &Source, stats: &mut ScanStats) -> Result<Decoded> {
+        Ok(match src {
+            Source::Block(b) => {
+                stats.blocks += 1;
+                stats.compressed_bytes += b.compressed_len();
+                Decoded::Block(decode_block(&b.payload()?)?)
+            }
+            Source::Head(v) => Decoded::Head(v.clone()),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Decoded::Block(b) => b.len(),
+            Decoded::Head(v) => v.len(),
+        }
+    }
+
+    pub fn ts(&self, i: usize) -> i64 {
+        match self {
+            Decoded::Block(b) => b.ts[i],
+            Decoded::Head(v) => v[i].ts,
+        }
+    }
+
+    pub fn line(&self, i: usize) -> &str {
+        match self {
+            Decoded::Block(b) => b.line(i),
+            Decoded::Head(v) => &v[i].line,
+        }
+    }
+
+    pub fn metadata(&self, i: usize) -> &[(String, String)] {
+        match self {
+            Decoded::Block(b) => &b.metadata[i],
+            Decoded::Head(v) => &v[i].structured_metadata,
+        }
+    }
+}
+
+/// Heap entry; `key` orders entries so that "better" (closer to the
+/// direction's start) compares greater.
+struct Candidate {
+    key: (i64, u32, u32, u32),
+    dedup: (u32, i64, u64),
+    hit: LogHit,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+fn line_hash(s: &str) -> u64 {
+    // FNV-1a: cheap and only used to recognise exact re-sends.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Runs a log query on one tenant.
+pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogHit>, ScanStats)> {
+    let mut stats = ScanStats::default();
+    if q.limit == 0 || q.end <= q.start {
+        return Ok((Vec::new(), stats));
+    }
+    let matchers = compile_all(q.matchers)?;
+    let end_incl = q.end - 1;
+    let streams = select_sources(tenant, &matchers, q.start, end_incl);
+    let backward = q.direction == Direction::Backward;
+
+    // Every (stream, source) in the order the direction wants them read.
+    let mut order: Vec<(usize, usize)> = Vec::new();
+    for (si, s) in streams.iter().enumerate() {
+        for xi in 0..s.sources.len() {
+            order.push((si, xi));
+        }
+    }
+    order.sort_by_key(|&(si, xi)| {
+        let (_, min, max) = &streams[si].sources[xi];
+        if backward {
+            (Reverse(*max), si, xi)
+        } else {
+            (Reverse(-*min), si, xi)
+        }
+    });
+
+    let mut pipelines: Vec<Option<StreamPipeline<'_>>> = (0..streams.len()).map(|_| None).collect();
+    // Min-heap of the best `limit` entries: the top is the worst kept one.
+    let mut heap: BinaryHeap<Reverse<Candidate>> = BinaryHeap::with_capacity(q.limit + 1);
+    let mut kept: HashSet<(u32, i64, u64)> = HashSet::new();
+
+    for (si, xi) in order {
+        let (src, min, max) = &streams[si].sources[xi];
+        if heap.len() >= q.limit {
+            let worst = heap.peek().map(|c| c.0.key.0).unwrap_or(0);
+            let worst_ts = if backward { worst } else { -worst };
+            // Sources are sorted by their best timestamp: nothing further can beat the worst kept.
+            if (backward && *max < worst_ts) || (!backward && *min > worst_ts) {
+                break;
+            }
+        }
+        let d = Decoded::load(src, &mut stats)?;
+        let p = pipelines[si].get_or_insert_with(|| q.pipeline.for_stream(&streams[si].labels));
+        for i in 0..d.len() {
+            let ts = d.ts(i);
+            if ts < q.start || ts > end_incl {
+                continue;
+            }
+            let line = d.line(i);
+            stats.lines += 1;
+            stats.bytes += line.len() as u64;
+            let tkey = if backward { ts } else { -ts };
+            let (sx, ix) = (xi as u32, i as u32);
+            let key = if backward {
+                (tkey, sx, ix, u32::MAX - si as u32)
+            } else {
+                (tkey, u32::MAX - sx, u32::MAX - ix, u32::MAX - si as u32)
+            };
+            if heap.len() >= q.limit {
+                if let Some(w) = heap.peek() {
+                    if key <= w.0.key {
+                        continue;
+                    }
+                }
+            }
+            let dedup = (si as u32, ts, line_hash(line));
+            if kept.contains(&dedup) {
+                continue;
+            }
+            let Some(entry) = p.process(ts, line, d.metadata(i)) else {
+                continue;
+            };
+            stats.post_filter_lines += 1;
+            kept.insert(dedup);
+            heap.push(Reverse(Candidate {
+                key,
+                dedup,
+                hit: LogHit { ts, entry },
+            }));
+            if heap.len() > q.limit {
+                if let Some(Reverse(c)) = heap.pop() {
+                    kept.remove(&c.dedup);
+                }
+            }
+        }
+    }
+    let mut out: Vec<Candidate> = heap.into_iter().map(|r| r.0).collect();
+    out.sort_by(|a, b| b.key.cmp(&a.key));
+    Ok((out.into_iter().map(|c| c.hit).collect(), stats))
+}

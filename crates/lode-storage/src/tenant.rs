@@ -1,0 +1,184 @@
+//! In-memory state of one tenant: its streams, their head blocks and the
+//! blocks (in memory or in chunk files) that hold their older entries.
+
+use crate::error::Result;
+use crate::format::block::{encode_block, Compression};
+use crate::format::chunk_file::ChunkFile;
+use crate::index::LabelIndex;
+use lode_logql::LabelSet;
+use lode_proto::Entry;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A sealed block not yet written to a chunk file.
+#[derive(Debug)]
+pub struct MemBlock {
+    pub payload: Vec<u8>,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub entries: u32,
+    pub line_bytes: u64,
+}
+
+/// A sealed block, wherever it is.
+#[derive(Debug, Clone)]
+pub enum BlockHandle {
+    Mem(Arc<MemBlock>),
+    File(Arc<ChunkFile>, u32),
+}
+
+impl BlockHandle {
+    pub fn min_ts(&self) -> i64 {
+        match self {
+            BlockHandle::Mem(b) => b.min_ts,
+            BlockHandle::File(f, i) => f.blocks[*i as usize].min_ts,
+        }
+    }
+
+    pub fn max_ts(&self) -> i64 {
+        match self {
+            BlockHandle::Mem(b) => b.max_ts,
+            BlockHandle::File(f, i) => f.blocks[*i as usize].max_ts,
+        }
+    }
+
+    pub fn entries(&self) -> u32 {
+        match self {
+            BlockHandle::Mem(b) => b.entries,
+            BlockHandle::File(f, i) => f.blocks[*i as usize].entries,
+        }
+    }
+
+    pub fn line_bytes(&self) -> u64 {
+        match self {
+            BlockHandle::Mem(b) => b.line_bytes,
+            BlockHandle::File(f, i) => f.blocks[*i as usize].line_bytes,
+        }
+    }
+
+    pub fn compressed_len(&self) -> u64 {
+        match self {
+            BlockHandle::Mem(b) => b.payload.len() as u64,
+            BlockHandle::File(f, i) => u64::from(f.blocks[*i as usize].len),
+        }
+    }
+
+    pub fn payload(&self) -> Result<Cow<'_, [u8]>> {
+        match self {
+            BlockHandle::Mem(b) => Ok(Cow::Borrowed(&b.payload)),
+            BlockHandle::File(f, i) => Ok(Cow::Owned(f.read_block(*i as usize)?)),
+        }
+    }
+
+    pub fn overlaps(&self, start: i64, end_incl: i64) -> bool {
+        self.max_ts() >= start && self.min_ts() <= end_incl
+    }
+}
+
+/// One stream.
+#[derive(Debug)]
+pub struct Stream {
+    pub labels: LabelSet,
+    /// Entries not yet sealed, in arrival order.
+    pub head: Vec<Entry>,
+    pub head_bytes: usize,
+    pub head_min: i64,
+    pub head_max: i64,
+    /// Sealed blocks, oldest first by creation.
+    pub blocks: Vec<BlockHandle>,
+    /// Time range of everything in the stream.
+    pub min_ts: i64,
+    pub max_ts: i64,
+}
+
+impl Stream {
+    fn new(labels: LabelSet) -> Stream {
+        Stream {
+            labels,
+            head: Vec::new(),
+            head_bytes: 0,
+            head_min: i64::MAX,
+            head_max: i64::MIN,
+            blocks: Vec::new(),
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+        }
+    }
+
+    pub fn push(&mut self, e: Entry) {
+        self.head_bytes += e.line.len() + 16;
+        self.head_min = self.head_min.min(e.ts);
+        self.head_max = self.head_max.max(e.ts);
+        self.min_ts = self.min_ts.min(e.ts);
+        self.max_ts = self.max_ts.max(e.ts);
+        self.head.push(e);
+    }
+
+    /// Seals the head into a compressed in-memory block.
+    pub fn cut(&mut self, compression: Compression) -> Result<Option<Arc<MemBlock>>> {
+        if self.head.is_empty() {
+            return Ok(None);
+        }
+        let mut entries = std::mem::take(&mut self.head);
+        // Stable: equal timestamps keep arrival order.
+        entries.sort_by_key(|e| e.ts);
+        let payload = encode_block(&entries, compression)?;
+        let b = Arc::new(MemBlock {
+            payload,
+            min_ts: self.head_min,
+            max_ts: self.head_max,
+            entries: entries.len() as u32,
+            line_bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
+        });
+        self.head_bytes = 0;
+        self.head_min = i64::MAX;
+        self.head_max = i64::MIN;
+        self.blocks.push(BlockHandle::Mem(b.clone()));
+        Ok(Some(b))
+    }
+
+    pub fn overlaps(&self, start: i64, end_incl: i64) -> bool {
+        self.max_ts >= start && self.min_ts <= end_incl
+    }
+
+    /// Head entries in `[start, end_incl]`, sorted by time (stable).
+    pub fn head_snapshot(&self, start: i64, end_incl: i64) -> Vec<Entry> {
+        if self.head.is_empty() || self.head_max < start || self.head_min > end_incl {
+            return Vec::new();
+        }
+        let mut v: Vec<Entry> = self
+            .head
+            .iter()
+            .filter(|e| e.ts >= start && e.ts <= end_incl)
+            .cloned()
+            .collect();
+        v.sort_by_key(|e| e.ts);
+        v
+    }
+}
+
+/// All streams of one tenant.
+#[derive(Debug, Default)]
+pub struct Tenant {
+    pub streams: Vec<Stream>,
+    pub by_labels: HashMap<LabelSet, u32>,
+    pub index: LabelIndex,
+}
+
+impl Tenant {
+    pub fn stream_id(&mut self, labels: &LabelSet) -> u32 {
+        if let Some(id) = self.by_labels.get(labels) {
+            return *id;
+        }
+        let id = self.streams.len() as u32;
+        self.index.add(id, labels);
+        self.by_labels.insert(labels.clone(), id);
+        self.streams.push(Stream::new(labels.clone()));
+        id
+    }
+
+    pub fn lookup(&self, labels: &LabelSet) -> Option<u32> {
+        self.by_labels.get(labels).copied()
+    }
+}
