@@ -10,9 +10,42 @@
 //!   `(value, series labels)`; the labels already have the range
 //!   aggregation's `by`/`without` grouping applied.
 
-use crate::ast::{Grouping, LogRange, RangeOp, Stage};
+mod builder;
+mod convert;
+mod drop_keep;
+mod extract;
+mod format;
+mod ip;
+mod json;
+mod label_filter;
+mod line_filter;
+mod logfmt;
+mod pattern;
+mod regexp;
+
+#[cfg(test)]
+mod tests;
+
+use std::mem;
+
+use regex::CaptureLocations;
+
+use crate::ast::{Parser, Stage};
 use crate::error::Result;
 use crate::labels::LabelSet;
+use crate::template::Template;
+
+use builder::LabelBuf;
+use drop_keep::Selector;
+use format::{CompiledLabelFmt, Decolorize, EntryContext, TEMPLATE_ERR};
+use json::{JsonScratch, PathStep, JSON_ERR};
+use label_filter::CompiledLabelFilter;
+use line_filter::CompiledLineFilter;
+use logfmt::{Logfmt, LogfmtScratch, LOGFMT_ERR};
+use pattern::Pattern;
+use regexp::RegexpParser;
+
+pub use extract::{SampleExtractor, StreamExtractor};
 
 /// A log line after the pipeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,121 +62,264 @@ pub struct ProcessedEntry {
     pub parsed: LabelSet,
 }
 
+/// One compiled stage.
+#[derive(Debug, Clone)]
+enum Step {
+    Line(CompiledLineFilter),
+    Json,
+    JsonParams(Vec<(String, Vec<PathStep>)>),
+    Logfmt(Logfmt),
+    Regexp(RegexpParser),
+    Pattern(Pattern),
+    Unpack,
+    LabelFilter(CompiledLabelFilter),
+    LineFormat(Template),
+    LabelFormat(Vec<CompiledLabelFmt>),
+    Drop(Vec<Selector>),
+    Keep(Vec<Selector>),
+    Decolorize(Decolorize),
+}
+
+fn compile_step(stage: &Stage) -> Result<Step> {
+    Ok(match stage {
+        Stage::LineFilter(f) => Step::Line(CompiledLineFilter::new(f)?),
+        Stage::Parser(Parser::Json { params }) if params.is_empty() => Step::Json,
+        Stage::Parser(Parser::Json { params }) => Step::JsonParams(
+            params
+                .iter()
+                .map(|(label, path)| Ok((label.clone(), json::parse_path(path)?)))
+                .collect::<Result<_>>()?,
+        ),
+        Stage::Parser(Parser::Logfmt {
+            strict,
+            keep_empty,
+            params,
+        }) => Step::Logfmt(Logfmt {
+            strict: *strict,
+            keep_empty: *keep_empty,
+            params: params.clone(),
+        }),
+        Stage::Parser(Parser::Regexp(re)) => Step::Regexp(RegexpParser::new(re)?),
+        Stage::Parser(Parser::Pattern(p)) => Step::Pattern(Pattern::new(p, true)?),
+        Stage::Parser(Parser::Unpack) => Step::Unpack,
+        Stage::LabelFilter(f) => Step::LabelFilter(CompiledLabelFilter::new(f)?),
+        Stage::LineFormat(t) => Step::LineFormat(Template::parse(t)?),
+        Stage::LabelFormat(f) => Step::LabelFormat(format::compile_label_fmt(f)?),
+        Stage::Drop(items) => Step::Drop(drop_keep::compile(items)?),
+        Stage::Keep(items) => Step::Keep(drop_keep::compile(items)?),
+        Stage::Decolorize => Step::Decolorize(Decolorize::new()),
+    })
+}
+
 /// A compiled log pipeline.
 #[derive(Debug)]
 pub struct LogPipeline {
-    stages: Vec<Stage>,
+    steps: Vec<Step>,
 }
 
 impl LogPipeline {
     pub fn new(stages: &[Stage]) -> Result<Self> {
-        Ok(LogPipeline {
-            stages: stages.to_vec(),
-        })
+        let steps = stages.iter().map(compile_step).collect::<Result<_>>()?;
+        Ok(LogPipeline { steps })
+    }
+
+    /// Compiles a pipeline followed by extra label filters (the filters
+    /// written after `unwrap`).
+    pub(crate) fn with_filters(
+        stages: &[Stage],
+        filters: &[crate::ast::LabelFilter],
+    ) -> Result<Self> {
+        let mut p = LogPipeline::new(stages)?;
+        for f in filters {
+            p.steps
+                .push(Step::LabelFilter(CompiledLabelFilter::new(f)?));
+        }
+        Ok(p)
     }
 
     /// True when the pipeline changes nothing and filters nothing.
     pub fn is_noop(&self) -> bool {
-        self.stages.is_empty()
+        self.steps.is_empty()
     }
 
     /// Byte strings every passing line must contain (from `|=` filters
     /// before any formatting stage), for block skipping. Empty when unknown.
     pub fn required_substrings(&self) -> Vec<Vec<u8>> {
-        Vec::new()
+        let mut out = Vec::new();
+        for s in &self.steps {
+            match s {
+                Step::Line(f) => out.extend(f.required_substring()),
+                // These rewrite the line: later filters see another text.
+                Step::LineFormat(_) | Step::Decolorize(_) | Step::Unpack => break,
+                _ => {}
+            }
+        }
+        out
     }
 
     pub fn for_stream(&self, stream: &LabelSet) -> StreamPipeline<'_> {
+        let locs = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Regexp(r) => Some(r.locations()),
+                _ => None,
+            })
+            .collect();
         StreamPipeline {
             pipeline: self,
             stream: stream.clone(),
+            labels: LabelBuf::default(),
+            labels_ready: false,
+            line: String::new(),
+            line_owned: false,
+            tmp: String::new(),
+            json: JsonScratch::default(),
+            logfmt: LogfmtScratch::default(),
+            locs,
         }
     }
 }
 
-/// Runs a pipeline for the entries of one stream.
+/// Runs a pipeline for the entries of one stream. Its buffers are reused
+/// from entry to entry.
 pub struct StreamPipeline<'p> {
     pipeline: &'p LogPipeline,
     stream: LabelSet,
+    labels: LabelBuf,
+    /// Whether `labels` holds this entry's labels yet: stages that need no
+    /// labels (line filters) never pay for them.
+    labels_ready: bool,
+    /// The rewritten line, when a stage rewrote it (`line_owned`).
+    line: String,
+    line_owned: bool,
+    tmp: String,
+    json: JsonScratch,
+    logfmt: LogfmtScratch,
+    /// Capture buffers of the `regexp` stages, by step index.
+    locs: Vec<Option<CaptureLocations>>,
 }
 
 impl StreamPipeline<'_> {
     /// Runs one entry; `None` when a stage filtered it out.
     pub fn process(
         &mut self,
-        _ts: i64,
-        line: &str,
-        structured_metadata: &[(String, String)],
-    ) -> Option<ProcessedEntry> {
-        let _ = &self.pipeline;
-        let sm = LabelSet::from_pairs(structured_metadata.iter().cloned());
-        let mut labels = self.stream.clone();
-        for (k, v) in sm.iter() {
-            labels.insert(k.to_string(), v.to_string());
-        }
-        Some(ProcessedEntry {
-            line: line.to_string(),
-            labels,
-            stream: self.stream.clone(),
-            structured_metadata: sm,
-            parsed: LabelSet::new(),
-        })
-    }
-}
-
-/// Extracts samples for one range aggregation.
-#[derive(Debug)]
-pub struct SampleExtractor {
-    pipeline: LogPipeline,
-    op: RangeOp,
-    grouping: Option<Grouping>,
-}
-
-impl SampleExtractor {
-    /// `grouping` is the range aggregation's own `by`/`without`
-    /// (e.g. `avg_over_time(... [5m]) by (x)`), not an outer vector aggregation's.
-    pub fn new(range: &LogRange, op: RangeOp, grouping: Option<&Grouping>) -> Result<Self> {
-        Ok(SampleExtractor {
-            pipeline: LogPipeline::new(&range.log.pipeline)?,
-            op,
-            grouping: grouping.cloned(),
-        })
-    }
-
-    pub fn for_stream(&self, stream: &LabelSet) -> StreamExtractor<'_> {
-        StreamExtractor {
-            inner: self.pipeline.for_stream(stream),
-            extractor: self,
-        }
-    }
-}
-
-/// Runs sample extraction for the entries of one stream.
-pub struct StreamExtractor<'p> {
-    inner: StreamPipeline<'p>,
-    extractor: &'p SampleExtractor,
-}
-
-impl StreamExtractor<'_> {
-    /// `Some((value, series labels))` for an entry that yields a sample. The
-    /// labels include `__error__` / `__error__details__` when extraction
-    /// failed and no filter removed them; the engine turns those into a
-    /// pipeline error.
-    pub fn process(
-        &mut self,
         ts: i64,
         line: &str,
         structured_metadata: &[(String, String)],
-    ) -> Option<(f64, LabelSet)> {
-        let e = self.inner.process(ts, line, structured_metadata)?;
-        let v = match self.extractor.op {
-            RangeOp::BytesOverTime | RangeOp::BytesRate => line.len() as f64,
-            _ => 1.0,
-        };
-        let labels = match &self.extractor.grouping {
-            Some(g) => e.labels.project(&g.labels, g.without),
-            None => e.labels,
-        };
-        Some((v, labels))
+    ) -> Option<ProcessedEntry> {
+        if !self.run(ts, line, structured_metadata) {
+            return None;
+        }
+        self.ensure_labels(structured_metadata);
+        let (labels, stream, structured_metadata, parsed) = self.labels.categorized();
+        Some(ProcessedEntry {
+            line: self.current_line(line).to_string(),
+            labels,
+            stream,
+            structured_metadata,
+            parsed,
+        })
+    }
+
+    fn ensure_labels(&mut self, sm: &[(String, String)]) {
+        if !self.labels_ready {
+            self.labels.reset(&self.stream, sm);
+            self.labels_ready = true;
+        }
+    }
+
+    fn current_line<'a>(&'a self, original: &'a str) -> &'a str {
+        if self.line_owned {
+            &self.line
+        } else {
+            original
+        }
+    }
+
+    /// Runs every stage; false when the entry is filtered out. Afterwards
+    /// `current_line` is the final line and, if `labels_ready`, `labels`
+    /// the final labels.
+    fn run(&mut self, ts: i64, line: &str, sm: &[(String, String)]) -> bool {
+        self.labels_ready = false;
+        self.line_owned = false;
+        let steps = &self.pipeline.steps;
+        for (idx, step) in steps.iter().enumerate() {
+            if let Step::Line(f) = step {
+                if !f.passes(self.current_line(line)) {
+                    return false;
+                }
+                continue;
+            }
+            self.ensure_labels(sm);
+            let cur: &str = if self.line_owned { &self.line } else { line };
+            let labels = &mut self.labels;
+            let stream = &self.stream;
+            match step {
+                Step::Line(_) => unreachable!("handled above"),
+                Step::Json => {
+                    if let Err(e) = json::parse_all(cur, stream, labels, &mut self.json) {
+                        labels.set_err(JSON_ERR, e);
+                    }
+                }
+                Step::JsonParams(params) => {
+                    if let Err(e) = json::parse_params(cur, params, stream, labels) {
+                        labels.set_err(JSON_ERR, e);
+                    }
+                }
+                Step::Logfmt(p) => {
+                    if let Err(e) = p.parse(cur, stream, labels, &mut self.logfmt) {
+                        labels.set_err(LOGFMT_ERR, &e);
+                    }
+                }
+                Step::Regexp(r) => {
+                    if let Some(locs) = self.locs[idx].as_mut() {
+                        r.parse(cur, locs, stream, labels);
+                    }
+                }
+                Step::Pattern(p) => {
+                    p.run(cur, |name, value| labels.add_parsed(stream, name, value));
+                }
+                Step::Unpack => match json::unpack(cur, stream, labels, &mut self.json) {
+                    Ok(Some(entry)) => {
+                        self.tmp = entry;
+                        mem::swap(&mut self.line, &mut self.tmp);
+                        self.line_owned = true;
+                    }
+                    Ok(None) => {}
+                    Err(e) => labels.set_err(JSON_ERR, e),
+                },
+                Step::LabelFilter(f) => {
+                    if !f.eval(labels) {
+                        return false;
+                    }
+                }
+                Step::LineFormat(t) => {
+                    let ctx = EntryContext {
+                        labels,
+                        line: cur,
+                        ts,
+                    };
+                    match t.render(&ctx, &mut self.tmp) {
+                        Ok(()) => {
+                            mem::swap(&mut self.line, &mut self.tmp);
+                            self.line_owned = true;
+                        }
+                        Err(details) => labels.set_err(TEMPLATE_ERR, &details),
+                    }
+                }
+                Step::LabelFormat(f) => format::apply_label_fmt(f, labels, cur, ts, &mut self.tmp),
+                Step::Drop(sel) => drop_keep::drop(sel, labels),
+                Step::Keep(sel) => drop_keep::keep(sel, labels),
+                Step::Decolorize(d) => {
+                    if let std::borrow::Cow::Owned(s) = d.apply(cur) {
+                        self.tmp = s;
+                        mem::swap(&mut self.line, &mut self.tmp);
+                        self.line_owned = true;
+                    }
+                }
+            }
+        }
+        true
     }
 }
