@@ -75,10 +75,18 @@ fi
 
 cd "$ROOT"
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
 STEP=""
 step() { STEP="$1"; log "$1"; }
-trap 'rc=$?; [[ $rc -ne 0 && -n "$STEP" ]] && printf "FAIL: step \"%s\" failed\n" "$STEP" >&2; rm -rf "$WORK"; exit $rc' EXIT
+# Names the failing step last, so the fault tests can tell which check fired.
+on_exit() {
+  local rc=$?
+  if [[ $rc -ne 0 && -n "$STEP" ]]; then
+    printf 'FAIL: step "%s" failed\n' "$STEP" >&2
+  fi
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap on_exit EXIT
 
 # Reads a key path from a YAML file as JSON (empty when missing).
 yq() { "$PY" -c 'import json,sys,yaml
