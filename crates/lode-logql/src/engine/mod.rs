@@ -5,7 +5,7 @@
 //! CONTRACT (used by lode-server; keep these signatures stable).
 
 use crate::ast::{Grouping, LogRange, MetricExpr, RangeOp};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::value::{QueryValue, SeriesSamples};
 
 /// Where samples come from. Implemented by the storage layer.
@@ -39,9 +39,20 @@ pub struct EvalParams {
 
 /// Evaluates a metric expression.
 pub fn evaluate(
-    _expr: &MetricExpr,
-    _params: &EvalParams,
-    _source: &dyn SampleSource,
+    expr: &MetricExpr,
+    params: &EvalParams,
+    source: &dyn SampleSource,
 ) -> Result<QueryValue> {
-    Err(Error::Invalid("metric queries are not implemented yet".into()))
+    eval::run(expr, params, source)
 }
+
+mod binary;
+mod eval;
+mod functions;
+mod label_replace;
+mod node;
+mod range_agg;
+mod vector_agg;
+
+#[cfg(test)]
+mod tests;

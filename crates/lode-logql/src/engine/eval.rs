@@ -1,0 +1,290 @@
+//! Builds the evaluation tree for a metric expression, runs it over the
+//! evaluation instants and assembles the query result.
+
+use crate::ast::{MetricExpr, VectorOp};
+use crate::error::{Error, Result};
+use crate::labels::LabelSet;
+use crate::value::{Point, QueryValue, Sample, Series};
+
+use super::binary;
+use super::label_replace::LabelReplaceNode;
+use super::node::{BoxNode, Elem, Node, Shape};
+use super::range_agg::{RangeAggNode, RangeSpec};
+use super::vector_agg::VectorAggNode;
+use super::{EvalParams, SampleSource};
+
+/// The evaluation instants of a query: `start, start + step, ... <= end`,
+/// or just `start` for an instant query.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Steps {
+    pub start: i64,
+    pub step: i64,
+    pub count: usize,
+}
+
+impl Steps {
+    pub fn new(params: &EvalParams) -> Result<Steps> {
+        if params.instant {
+            return Ok(Steps {
+                start: params.start,
+                step: 1,
+                count: 1,
+            });
+        }
+        if params.step <= 0 {
+            return Err(Error::Invalid(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                    .into(),
+            ));
+        }
+        if params.end < params.start {
+            return Err(Error::Invalid(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        let count = ((params.end - params.start) / params.step) as usize + 1;
+        Ok(Steps {
+            start: params.start,
+            step: params.step,
+            count,
+        })
+    }
+
+    pub fn last(&self) -> i64 {
+        self.start + (self.count as i64 - 1) * self.step
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.count as i64).map(move |i| self.start + i * self.step)
+    }
+}
+
+struct Builder<'a> {
+    steps: Steps,
+    max_series: usize,
+    source: &'a dyn SampleSource,
+}
+
+impl Builder<'_> {
+    /// `bounded`: every series this node emits is also in the query result,
+    /// so the series limit can be enforced here already.
+    fn build(&self, expr: &MetricExpr, bounded: bool) -> Result<BoxNode> {
+        let limit = bounded.then_some(self.max_series);
+        Ok(match expr {
+            MetricExpr::RangeAgg {
+                op,
+                param,
+                range,
+                grouping,
+            } => {
+                let spec = RangeSpec {
+                    op: *op,
+                    param: *param,
+                    unwrap: range.unwrap.is_some(),
+                    range: range.range,
+                    offset: range.offset,
+                };
+                let end = self.steps.last() - range.offset;
+                let start = self.steps.start - range.offset - range.range;
+                let series = self
+                    .source
+                    .samples(range, *op, grouping.as_ref(), start, end)?;
+                Box::new(RangeAggNode::new(spec, series, &range.log.selector, limit)?)
+            }
+            MetricExpr::VectorAgg {
+                op,
+                param,
+                grouping,
+                expr,
+            } => {
+                let child = self.build(expr, false)?;
+                Box::new(VectorAggNode::new(
+                    *op,
+                    *param,
+                    grouping.as_ref(),
+                    child,
+                    limit,
+                )?)
+            }
+            MetricExpr::Binary {
+                op,
+                lhs,
+                rhs,
+                modifier,
+            } => {
+                // Only `or` passes all of its left operand through.
+                let lhs_bounded = bounded && *op == crate::ast::BinOp::Or;
+                let l = self.build(lhs, lhs_bounded)?;
+                let r = self.build(rhs, false)?;
+                binary::build(*op, modifier, l, r)?
+            }
+            MetricExpr::Literal(v) => Box::new(Literal(*v)),
+            MetricExpr::Vector(v) => Box::new(ConstVector {
+                out: [Elem { id: 0, value: *v }],
+                labels: LabelSet::new(),
+            }),
+            MetricExpr::LabelReplace {
+                expr,
+                dst,
+                replacement,
+                src,
+                regex,
+            } => {
+                let child = self.build(expr, false)?;
+                Box::new(LabelReplaceNode::new(child, dst, replacement, src, regex)?)
+            }
+            MetricExpr::Paren(inner) => self.build(inner, bounded)?,
+        })
+    }
+}
+
+struct Literal(f64);
+
+impl Node for Literal {
+    fn shape(&self) -> Shape {
+        Shape::Scalar
+    }
+    fn advance(&mut self, _ts: i64) -> Result<()> {
+        Ok(())
+    }
+    fn scalar(&self) -> f64 {
+        self.0
+    }
+    fn labels(&self, _id: u32) -> &LabelSet {
+        unreachable!("a scalar has no series")
+    }
+}
+
+/// `vector(n)`: one label-less series with a constant value.
+struct ConstVector {
+    out: [Elem; 1],
+    labels: LabelSet,
+}
+
+impl Node for ConstVector {
+    fn shape(&self) -> Shape {
+        Shape::Vector
+    }
+    fn advance(&mut self, _ts: i64) -> Result<()> {
+        Ok(())
+    }
+    fn vector(&self) -> &[Elem] {
+        &self.out
+    }
+    fn labels(&self, _id: u32) -> &LabelSet {
+        &self.labels
+    }
+}
+
+/// Whether an instant result keeps the order the expression computed.
+fn keeps_order(expr: &MetricExpr) -> bool {
+    match expr {
+        MetricExpr::Paren(inner) => keeps_order(inner),
+        MetricExpr::VectorAgg { op, .. } => matches!(
+            op,
+            VectorOp::Sort | VectorOp::SortDesc | VectorOp::Topk | VectorOp::Bottomk
+        ),
+        _ => false,
+    }
+}
+
+pub(crate) fn run(
+    expr: &MetricExpr,
+    params: &EvalParams,
+    source: &dyn SampleSource,
+) -> Result<QueryValue> {
+    let steps = Steps::new(params)?;
+    let builder = Builder {
+        steps,
+        max_series: params.max_series,
+        source,
+    };
+    let mut root = builder.build(expr, true)?;
+    if params.instant {
+        let ts = steps.start;
+        root.advance(ts)?;
+        return Ok(match root.shape() {
+            Shape::Scalar => QueryValue::Scalar {
+                ts,
+                value: root.scalar(),
+            },
+            Shape::Vector => {
+                let v = root.vector();
+                if v.len() > params.max_series {
+                    return Err(Error::MaxSeries(params.max_series));
+                }
+                let mut samples: Vec<Sample> = v
+                    .iter()
+                    .map(|e| Sample {
+                        labels: root.labels(e.id).clone(),
+                        ts,
+                        value: e.value,
+                    })
+                    .collect();
+                if !keeps_order(expr) {
+                    samples.sort_by(|a, b| a.labels.cmp(&b.labels));
+                }
+                QueryValue::Vector(samples)
+            }
+        });
+    }
+    Ok(QueryValue::Matrix(collect_matrix(
+        root.as_mut(),
+        &steps,
+        params.max_series,
+    )?))
+}
+
+/// Runs every step and gathers the points per output series.
+fn collect_matrix(root: &mut dyn Node, steps: &Steps, max_series: usize) -> Result<Vec<Series>> {
+    if root.shape() == Shape::Scalar {
+        let mut points = Vec::with_capacity(steps.count);
+        for ts in steps.iter() {
+            root.advance(ts)?;
+            points.push(Point {
+                ts,
+                value: root.scalar(),
+            });
+        }
+        return Ok(vec![Series {
+            labels: LabelSet::new(),
+            points,
+        }]);
+    }
+    // Indexed by the root's series id; ids are dense.
+    let mut points: Vec<Vec<Point>> = Vec::new();
+    let mut live = 0usize;
+    for ts in steps.iter() {
+        root.advance(ts)?;
+        for e in root.vector() {
+            let i = e.id as usize;
+            if i >= points.len() {
+                points.resize_with(i + 1, Vec::new);
+            }
+            match points[i].last() {
+                // A series emitted twice in one step (label_replace can
+                // merge series): the first value stands.
+                Some(last) if last.ts == ts => continue,
+                Some(_) => {}
+                None => {
+                    live += 1;
+                    if live > max_series {
+                        return Err(Error::MaxSeries(max_series));
+                    }
+                }
+            }
+            points[i].push(Point { ts, value: e.value });
+        }
+    }
+    let mut series: Vec<Series> = points
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(id, points)| Series {
+            labels: root.labels(id as u32).clone(),
+            points,
+        })
+        .collect();
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(series)
+}
