@@ -24,6 +24,8 @@ mod pattern;
 mod regexp;
 
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod tests;
 
 use std::mem;
