@@ -1,1 +1,108 @@
-fn main() {}
+//! The `lode` binary: command line, logging and signals around
+//! `lode_server::serve`.
+
+mod cli;
+
+use cli::{Command, Options};
+use lode_server::config::Config;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match cli::parse(&args, |k| std::env::var(k).ok()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("lode: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    match opts.command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("lode {} (Loki API {})", env!("CARGO_PKG_VERSION"), lode_server::routes::ops::LOKI_VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig(ref path) => match Config::from_file(path) {
+            Ok(_) => {
+                println!("config OK: {path}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("lode: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve => serve(opts),
+    }
+}
+
+fn load(opts: &Options) -> Result<Config, String> {
+    let mut config = match &opts.config_file {
+        Some(p) => Config::from_file(p).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(listen) = &opts.listen {
+        let (host, port) = listen
+            .rsplit_once(':')
+            .ok_or_else(|| format!("--listen wants ADDR:PORT, got {listen:?}"))?;
+        config.server.http_listen_address = host.trim_matches(|c| c == '[' || c == ']').to_string();
+        config.server.http_listen_port = port
+            .parse()
+            .map_err(|_| format!("--listen: invalid port in {listen:?}"))?;
+    }
+    if let Some(dir) = &opts.data_dir {
+        config.storage.data_dir = dir.into();
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn serve(opts: Options) -> ExitCode {
+    let config = match load(&opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lode: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lode: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res = rt.block_on(lode_server::serve(config, shutdown_signal()));
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "lode stopped");
+            eprintln!("lode: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
