@@ -55,4 +55,6 @@ mod range_agg;
 mod vector_agg;
 
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod tests;
