@@ -1,6 +1,7 @@
 //! Checks whole pipelines against Loki's answers on the compat dataset.
 //! Opt-in: set `LODE_PIPELINE_GOLDEN` to a JSON file made from the compat
-//! goldens (per case: candidate entries and the expected entries); the
+//! goldens (per case: candidate entries and the expected entries), made by
+//! `python3 golden_prep.py CASE,CASE,... ` (writes `cases.json`); the
 //! pipelines are built by hand here until the parser is available.
 
 use std::collections::BTreeMap;
