@@ -1,1 +1,25 @@
+//! Lode's push protocol: Loki-compatible request decoding (protobuf+snappy,
+//! v1 JSON, legacy JSON), stream label parsing and validation, tenant ids,
+//! and Loki 3's ingest-time enrichment (`service_name`, `detected_level`).
+//!
+//! Pure and synchronous: no I/O, no dependency on other Lode crates.
 
+mod decode;
+pub mod enrich;
+mod error;
+mod labels;
+mod model;
+mod quote;
+mod tenant;
+pub mod wire;
+
+pub use decode::{
+    decode_body, decode_body_with, decode_json, decode_legacy_json, decode_protobuf,
+    decode_protobuf_with, parse_rfc3339_nanos, DecodeOptions, DEFAULT_MAX_DECOMPRESSED_BYTES,
+};
+pub use enrich::{detect_level, enrich};
+pub use error::ProtoError;
+pub use labels::{canonicalize, is_valid_label_name, parse_labels, render_labels};
+pub use model::{Entry, PushRequest, PushStream};
+pub use quote::go_quote;
+pub use tenant::{validate_tenant, MAX_TENANT_LEN};

@@ -1,0 +1,221 @@
+//! Content-Type / Content-Encoding dispatch, exactly as Loki's push handler
+//! does it, with a hard cap on decompressed size.
+
+use std::io::Read;
+
+use super::{json::decode_json, protobuf::decode_protobuf_with};
+use crate::error::ProtoError;
+use crate::PushRequest;
+
+/// Default cap on a body after HTTP decompression and after snappy.
+/// Loki's own default (5000 MiB) is far beyond what one request should
+/// be allowed to allocate; shippers send ~1 MiB batches.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 100 << 20;
+
+/// Limits applied while decoding one request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+/// [`decode_body_with`] with default limits.
+pub fn decode_body(
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    body: &[u8],
+) -> Result<PushRequest, ProtoError> {
+    decode_body_with(
+        DecodeOptions::default(),
+        content_type,
+        content_encoding,
+        body,
+    )
+}
+
+/// Decodes a push body. `Content-Encoding` empty or `snappy` leaves the body
+/// as is (a protobuf body is snappy block data either way), `gzip` and
+/// `deflate` (raw DEFLATE, like Go's `compress/flate`) are undone first;
+/// anything else is rejected. `application/json` selects JSON; no content
+/// type, `application/x-protobuf` or any other type selects protobuf.
+pub fn decode_body_with(
+    opts: DecodeOptions,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    body: &[u8],
+) -> Result<PushRequest, ProtoError> {
+    let inflated;
+    let body = match content_encoding.unwrap_or("") {
+        "" | "snappy" => body,
+        "gzip" => {
+            inflated = read_capped(
+                flate2::read::MultiGzDecoder::new(body),
+                opts.max_decompressed_bytes,
+                "gzip",
+            )?;
+            &inflated[..]
+        }
+        "deflate" => {
+            inflated = read_capped(
+                flate2::read::DeflateDecoder::new(body),
+                opts.max_decompressed_bytes,
+                "flate",
+            )?;
+            &inflated[..]
+        }
+        other => return Err(ProtoError::UnsupportedEncoding(other.to_owned())),
+    };
+    if is_json(content_type) {
+        if body.len() > opts.max_decompressed_bytes {
+            return Err(ProtoError::TooLarge {
+                limit: opts.max_decompressed_bytes,
+            });
+        }
+        decode_json(body)
+    } else {
+        decode_protobuf_with(opts, body)
+    }
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let media = ct.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("application/json")
+}
+
+/// Reads at most `limit` bytes; one byte more means the body is too large.
+/// Growth is driven by actual output, never by a length field on the wire.
+fn read_capped(
+    reader: impl Read,
+    limit: usize,
+    encoding: &'static str,
+) -> Result<Vec<u8>, ProtoError> {
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| ProtoError::Decompress {
+            encoding,
+            reason: e.to_string(),
+        })?;
+    if out.len() > limit {
+        return Err(ProtoError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const JSON: &[u8] = br#"{"streams":[{"stream":{"app":"api"},"values":[["1","hello"]]}]}"#;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn json_with_each_encoding() {
+        for (enc, body) in [
+            (None, JSON.to_vec()),
+            (Some("snappy"), JSON.to_vec()),
+            (Some("gzip"), gzip(JSON)),
+            (Some("deflate"), deflate(JSON)),
+        ] {
+            let req = decode_body(Some("application/json; charset=utf-8"), enc, &body).unwrap();
+            assert_eq!(req.streams[0].entries[0].line, "hello", "{enc:?}");
+        }
+    }
+
+    #[test]
+    fn unsupported_encoding() {
+        let e = decode_body(Some("application/json"), Some("br"), JSON).unwrap_err();
+        assert_eq!(e.to_string(), r#"Content-Encoding "br" not supported"#);
+        assert_eq!(e.status(), 400);
+        // Matched exactly, as Go's switch does.
+        let e = decode_body(None, Some("GZIP"), JSON).unwrap_err();
+        assert_eq!(e.to_string(), r#"Content-Encoding "GZIP" not supported"#);
+    }
+
+    #[test]
+    fn non_json_types_fall_back_to_protobuf() {
+        // JSON bytes are not valid snappy, so the protobuf path reports snappy.
+        for ct in [None, Some("application/x-protobuf"), Some("text/plain")] {
+            let e = decode_body(ct, None, JSON).unwrap_err();
+            assert_eq!(e.to_string(), "snappy: corrupt input", "{ct:?}");
+        }
+    }
+
+    #[test]
+    fn gzip_bomb_is_capped() {
+        let big = vec![b' '; 1 << 20];
+        let opts = DecodeOptions {
+            max_decompressed_bytes: 1000,
+        };
+        let e = decode_body_with(opts, Some("application/json"), Some("gzip"), &gzip(&big))
+            .unwrap_err();
+        assert_eq!(e, ProtoError::TooLarge { limit: 1000 });
+        assert_eq!(e.status(), 413);
+        assert_eq!(
+            e.to_string(),
+            "request body too large: decompressed size exceeds the limit of 1000 bytes"
+        );
+    }
+
+    #[test]
+    fn plain_json_over_cap_is_too_large() {
+        let opts = DecodeOptions {
+            max_decompressed_bytes: 10,
+        };
+        assert_eq!(
+            decode_body_with(opts, Some("application/json"), None, JSON)
+                .unwrap_err()
+                .status(),
+            413
+        );
+    }
+
+    #[test]
+    fn corrupt_gzip_is_400() {
+        let e =
+            decode_body(Some("application/json"), Some("gzip"), b"not gzip at all").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ProtoError::Decompress {
+                    encoding: "gzip",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with("gzip: "));
+        assert_eq!(e.status(), 400);
+        let mut truncated = gzip(JSON);
+        truncated.truncate(truncated.len() / 2);
+        assert_eq!(
+            decode_body(Some("application/json"), Some("gzip"), &truncated)
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! Request body decoders: protobuf+snappy, Loki v1 JSON, legacy JSON, and
+//! the content-type / content-encoding dispatch in front of them.
+
+mod body;
+mod json;
+mod legacy_json;
+mod protobuf;
+mod rfc3339;
+
+pub use body::{decode_body, decode_body_with, DecodeOptions, DEFAULT_MAX_DECOMPRESSED_BYTES};
+pub use json::decode_json;
+pub use legacy_json::decode_legacy_json;
+pub use protobuf::{decode_protobuf, decode_protobuf_with};
+pub use rfc3339::parse_rfc3339_nanos;
+
+/// Invalid UTF-8 in a line or metadata value is repaired, not fatal: Loki
+/// stores any bytes and its JSON answers show them as U+FFFD.
+fn utf8_lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
