@@ -1,7 +1,7 @@
 //! Builds the evaluation tree for a metric expression, runs it over the
 //! evaluation instants and assembles the query result.
 
-use crate::ast::{MetricExpr, VectorOp};
+use crate::ast::{MetricExpr, RangeOp, VectorOp};
 use crate::error::{Error, Result};
 use crate::labels::LabelSet;
 use crate::value::{Point, QueryValue, Sample, Series};
@@ -10,6 +10,7 @@ use super::binary;
 use super::label_replace::LabelReplaceNode;
 use super::node::{BoxNode, Elem, Node, Shape};
 use super::range_agg::{RangeAggNode, RangeSpec};
+use super::rewrite;
 use super::vector_agg::VectorAggNode;
 use super::{EvalParams, SampleSource};
 
@@ -77,6 +78,12 @@ impl Builder<'_> {
                 range,
                 grouping,
             } => {
+                if *op == RangeOp::AvgOverTime {
+                    if let Some(rewritten) = rewrite::sharded_avg(*param, range, grouping.as_ref())
+                    {
+                        return self.build(&rewritten, bounded);
+                    }
+                }
                 let spec = RangeSpec {
                     op: *op,
                     param: *param,

@@ -52,6 +52,7 @@ mod functions;
 mod label_replace;
 mod node;
 mod range_agg;
+mod rewrite;
 mod vector_agg;
 
 #[cfg(test)]
