@@ -4,6 +4,9 @@
 //! division or modulo by zero gives NaN, scalar-scalar comparisons give 0/1
 //! without `bool`, and a filtering comparison keeps the vector's value
 //! whichever side the scalar is on.
+//!
+//! Ambiguous vector matches are execution errors, not client errors, in
+//! Loki (it answers 500), hence `Error::Source` for them.
 
 use std::collections::HashMap;
 
@@ -369,7 +372,7 @@ impl VectorBinary {
             let other = one_v[j as usize];
             if *card == Card::OneToOne {
                 if matched.get(s).is_some() {
-                    return Err(Error::Invalid(
+                    return Err(Error::Source(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
                             .into(),
                     ));
@@ -414,7 +417,7 @@ impl VectorBinary {
                 }),
             };
             if produced.get(id).is_some() {
-                return Err(Error::Invalid(
+                return Err(Error::Source(
                     "multiple matches for labels: grouping labels must ensure unique matches"
                         .into(),
                 ));
@@ -481,7 +484,7 @@ fn grouped_labels(many: &LabelSet, one: &LabelSet, include: &[String]) -> LabelS
 
 fn duplicate_on_one_side(sig: &LabelSet, a: &LabelSet, b: &LabelSet, one_is_rhs: bool) -> Error {
     let side = if one_is_rhs { "right" } else { "left" };
-    Error::Invalid(format!(
+    Error::Source(format!(
         "found duplicate series for the match group {sig} on the {side} hand-side of the operation: [{a}, {b}];many-to-many matching not allowed: matching labels must be unique on one side"
     ))
 }

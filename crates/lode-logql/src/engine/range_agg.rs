@@ -426,4 +426,70 @@ mod tests {
     fn quantile_needs_param() {
         assert!(RangeAggNode::new(spec(RangeOp::QuantileOverTime, 5), vec![], &[], None).is_err());
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn naive(op: RangeOp, points: &[Point], start: i64, end: i64) -> Option<f64> {
+            let w: Vec<Point> = points
+                .iter()
+                .copied()
+                .filter(|p| p.ts > start && p.ts <= end)
+                .collect();
+            if w.is_empty() {
+                return None;
+            }
+            Some(match op {
+                RangeOp::CountOverTime => w.len() as f64,
+                RangeOp::SumOverTime => functions::sum(&w),
+                RangeOp::MaxOverTime => functions::max(&w),
+                RangeOp::FirstOverTime => w[0].value,
+                _ => w[w.len() - 1].value,
+            })
+        }
+
+        proptest! {
+            /// The sliding two-pointer windows agree with filtering every
+            /// window from scratch, for any steps, range and offset.
+            #[test]
+            fn sliding_windows_match_naive(
+                mut ts in proptest::collection::vec(0i64..200, 0..40),
+                values in proptest::collection::vec(-50i32..50, 40),
+                halves in any::<bool>(),
+                range in 1i64..60,
+                step in 1i64..30,
+                offset in 0i64..20,
+                start in 0i64..100,
+                op_index in 0usize..5,
+            ) {
+                ts.sort();
+                let points: Vec<Point> = ts
+                    .iter()
+                    .zip(&values)
+                    .map(|(&t, &v)| Point {
+                        ts: t,
+                        value: if halves { v as f64 + 0.5 } else { v as f64 },
+                    })
+                    .collect();
+                let op = [
+                    RangeOp::CountOverTime,
+                    RangeOp::SumOverTime,
+                    RangeOp::MaxOverTime,
+                    RangeOp::FirstOverTime,
+                    RangeOp::LastOverTime,
+                ][op_index];
+                let sp = RangeSpec { op, param: None, unwrap: true, range, offset };
+                let series = SeriesSamples { labels: LabelSet::new(), samples: points.clone() };
+                let mut node = RangeAggNode::new(sp, vec![series], &[], None).unwrap();
+                let mut t = start;
+                while t <= start + 150 {
+                    node.advance(t).unwrap();
+                    let got = node.vector().first().map(|e| e.value);
+                    prop_assert_eq!(got, naive(op, &points, t - offset - range, t - offset), "t={}", t);
+                    t += step;
+                }
+            }
+        }
+    }
 }

@@ -731,7 +731,7 @@ fn matching_errors() {
     );
     assert!(matches!(
         evaluate(&e, &instant_params(10), &src),
-        Err(Error::Invalid(_))
+        Err(Error::Source(_))
     ));
     // Many on the lhs, one on the rhs, but no group_left.
     let e = bin_mod(
@@ -742,6 +742,15 @@ fn matching_errors() {
     );
     let err = evaluate(&e, &instant_params(10), &src).unwrap_err();
     assert!(err.to_string().contains("many-to-one"), "{err}");
+    // group_left with several series per node on the "one" side.
+    let e = bin_mod(
+        BinOp::Add,
+        sum_by(&["node"], &[]),
+        sum_by(&["node", "app"], &[]),
+        on(&["node"], Some(GroupSide::Left(vec![]))),
+    );
+    let err = evaluate(&e, &instant_params(10), &src).unwrap_err();
+    assert!(err.to_string().contains("duplicate series"), "{err}");
 }
 
 #[test]
