@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::ast::*;
 use crate::error::Result;
 use crate::labels::LabelSet;
-use crate::pipeline::SampleExtractor;
+use crate::pipeline::{LogPipeline, SampleExtractor};
 use crate::value::{format_value, Point, QueryValue, SeriesSamples};
 
 use super::{evaluate, EvalParams, SampleSource};
@@ -121,15 +121,27 @@ impl SampleSource for Dataset {
     ) -> Result<Vec<SeriesSamples>> {
         let mut out: BTreeMap<LabelSet, Vec<Point>> = BTreeMap::new();
         let extractor = SampleExtractor::new(range, _op, grouping)?;
+        let pre_unwrap = LogPipeline::new(&range.log.pipeline)?;
         for (labels, entries) in &self.streams {
             if !range.log.selector.iter().all(|m| matcher_ok(m, labels)) {
                 continue;
             }
             if self.extract {
                 let mut ex = extractor.for_stream(labels);
+                let mut plain = pre_unwrap.for_stream(labels);
                 for (ts, line, sm) in entries {
                     if *ts <= start || *ts > end {
                         continue;
+                    }
+                    // Loki yields no sample for an entry without the
+                    // unwrapped label, error or not.
+                    if let Some(u) = &range.unwrap {
+                        let has_label = plain
+                            .process(*ts, line, sm)
+                            .is_some_and(|e| e.labels.get(&u.label).is_some_and(|v| !v.is_empty()));
+                        if !has_label {
+                            continue;
+                        }
                     }
                     if let Some((value, series)) = ex.process(*ts, line, sm) {
                         out.entry(series)
@@ -857,6 +869,47 @@ fn extracted_cases() -> Vec<(&'static str, MetricExpr)> {
                     21600,
                 ),
                 &["device_vendor"],
+            ),
+        ),
+        (
+            "unwrap-dur-01",
+            ra_by(
+                AvgOverTime,
+                None,
+                unwrapped(
+                    vec![eq("app", "traefik")],
+                    vec![Stage::Parser(Parser::Pattern(
+                        r#"<ip> - - [<_>] "<method> <path> <_>" <status> <size> "<_>" "<agent>" <_> "<router>" "<upstream>" <latency>"#.into(),
+                    ))],
+                    "latency",
+                    UnwrapConv::Duration,
+                    vec![],
+                    600,
+                ),
+                &["method"],
+            ),
+        ),
+        (
+            "unwrap-bytes-02",
+            ra_by(
+                AvgOverTime,
+                None,
+                unwrapped(
+                    vec![eq("app", "longhorn-manager")],
+                    vec![logfmt()],
+                    "size",
+                    UnwrapConv::Bytes,
+                    vec![],
+                    3600,
+                ),
+                &["node"],
+            ),
+        ),
+        (
+            "err-pipeline-01",
+            ra(
+                AvgOverTime,
+                unwrapped(zigbee(), vec![json()], "payload_battery", Plain, vec![], 21600),
             ),
         ),
         (
