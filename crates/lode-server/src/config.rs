@@ -241,8 +241,6 @@ pub struct LimitsConfig {
     pub creation_grace_period: Dur,
     pub retention_period: Dur,
     pub retention_stream: Vec<RetentionStream>,
-    pub discover_service_name: Vec<String>,
-    pub discover_log_levels: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -319,25 +317,6 @@ impl Default for LimitsConfig {
             creation_grace_period: Dur::secs(600),
             retention_period: Dur::secs(720 * 3600),
             retention_stream: Vec::new(),
-            discover_service_name: [
-                "service",
-                "app",
-                "application",
-                "app_name",
-                "name",
-                "app_kubernetes_io_name",
-                "container",
-                "container_name",
-                "k8s_container_name",
-                "component",
-                "workload",
-                "job",
-                "k8s_job_name",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            discover_log_levels: true,
         }
     }
 }

@@ -1,1 +1,94 @@
+//! Lode's HTTP edge: Loki's API (push, LogQL queries, metadata, operations)
+//! over the storage layer, with errors mapped to Loki's status codes in
+//! `error.rs`.
 
+pub mod config;
+pub mod encode;
+pub mod error;
+pub mod metrics;
+pub mod params;
+pub mod routes;
+pub mod state;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use config::Config;
+use lode_storage::Store;
+use state::{AppState, SharedState};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Largest request body accepted (Loki's `max_recv_msg_size` is 100 MiB).
+const MAX_BODY: usize = 100 << 20;
+
+/// The router with every endpoint.
+pub fn router(state: SharedState) -> Router {
+    use routes::{meta, ops, push, query};
+    Router::new()
+        .route("/loki/api/v1/push", post(push::push))
+        .route("/api/prom/push", post(push::push_legacy))
+        .route("/loki/api/v1/query_range", get(query::query_range).post(query::query_range))
+        .route("/loki/api/v1/query", get(query::query).post(query::query))
+        .route("/loki/api/v1/labels", get(meta::labels).post(meta::labels))
+        .route("/loki/api/v1/label", get(meta::labels).post(meta::labels))
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(meta::label_values).post(meta::label_values),
+        )
+        .route("/loki/api/v1/series", get(meta::series).post(meta::series))
+        .route(
+            "/loki/api/v1/format_query",
+            get(ops::format_query).post(ops::format_query),
+        )
+        .route("/loki/api/v1/status/buildinfo", get(ops::buildinfo))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/config", get(ops::config))
+        .route("/flush", post(ops::flush))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Opens the store and serves until `shutdown` resolves, then drains and
+/// flushes.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let addr = config.listen_addr();
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    serve_on(config, listener, shutdown).await
+}
+
+/// Like `serve`, on an already bound listener (tests bind port 0).
+pub async fn serve_on(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let opts = config.store_options();
+    let limits = config.limits();
+    let store = tokio::task::spawn_blocking(move || Store::open(opts, limits)).await??;
+    let state = Arc::new(AppState {
+        store: Arc::new(store),
+        config: Arc::new(config),
+        metrics: metrics::Metrics::new(),
+        ready: Default::default(),
+    });
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(addr = %listener.local_addr()?, "lode is ready");
+    let app = router(state.clone());
+    let st = state.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            st.ready.store(false, Ordering::Release);
+            tracing::info!("shutting down: draining requests and flushing");
+        })
+        .await?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.shutdown()).await??;
+    tracing::info!("shutdown complete");
+    Ok(())
+}

@@ -34,7 +34,7 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn all(&self, name: &str) -> impl Iterator<Item = &str> {
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(k, _)| k == name)

@@ -1,0 +1,117 @@
+//! Lode's own metrics in Prometheus text format. Store counters are read at
+//! scrape time; request latencies are recorded by the handlers.
+
+use lode_storage::Store;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub endpoint: String,
+    pub status: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub query_duration: Family<EndpointLabel, Histogram>,
+    pub requests: Family<StatusLabel, Counter>,
+    lines: Counter<u64, AtomicU64>,
+    bytes: Counter<u64, AtomicU64>,
+    wal_syncs: Counter<u64, AtomicU64>,
+    flushes: Counter<u64, AtomicU64>,
+    rejected: Counter<u64, AtomicU64>,
+    streams: Gauge<i64>,
+    disk_bytes: Gauge<i64>,
+    unflushed: Gauge<i64>,
+    chunk_files: Gauge<i64>,
+    rss: Gauge<i64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let query_duration = Family::<EndpointLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        let m = Metrics {
+            query_duration,
+            requests: Family::default(),
+            lines: Counter::default(),
+            bytes: Counter::default(),
+            wal_syncs: Counter::default(),
+            flushes: Counter::default(),
+            rejected: Counter::default(),
+            streams: Gauge::default(),
+            disk_bytes: Gauge::default(),
+            unflushed: Gauge::default(),
+            chunk_files: Gauge::default(),
+            rss: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("lode_query_duration_seconds", "Request latency by endpoint", m.query_duration.clone());
+        registry.register("lode_requests", "HTTP requests by endpoint and status", m.requests.clone());
+        registry.register("lode_ingested_lines", "Log lines accepted", m.lines.clone());
+        registry.register("lode_ingested_bytes", "Bytes of log lines accepted", m.bytes.clone());
+        registry.register("lode_wal_syncs", "Write-ahead log fsyncs (one per group commit)", m.wal_syncs.clone());
+        registry.register("lode_flushes", "Head flushes into chunk files", m.flushes.clone());
+        registry.register("lode_rejected_entries", "Entries or streams refused by validation or limits", m.rejected.clone());
+        registry.register("lode_active_streams", "Streams held in the index", m.streams.clone());
+        registry.register("lode_disk_bytes", "Bytes on disk (chunk files and WAL)", m.disk_bytes.clone());
+        registry.register("lode_unflushed_bytes", "Bytes in memory not yet in chunk files", m.unflushed.clone());
+        registry.register("lode_chunk_files", "Live chunk files", m.chunk_files.clone());
+        registry.register("process_resident_memory_bytes", "Resident memory", m.rss.clone());
+        Metrics { registry, ..m }
+    }
+
+    fn sync_counter(c: &Counter<u64, AtomicU64>, v: u64) {
+        let cur = c.get();
+        if v > cur {
+            c.inc_by(v - cur);
+        }
+    }
+
+    /// Renders the registry after refreshing store-derived values.
+    pub fn render(&self, store: &Store) -> String {
+        let c = store.counters();
+        Self::sync_counter(&self.lines, c.lines.load(Ordering::Relaxed));
+        Self::sync_counter(&self.bytes, c.bytes.load(Ordering::Relaxed));
+        Self::sync_counter(&self.wal_syncs, c.wal_syncs.load(Ordering::Relaxed));
+        Self::sync_counter(&self.flushes, c.flushes.load(Ordering::Relaxed));
+        Self::sync_counter(&self.rejected, c.rejected_lines.load(Ordering::Relaxed));
+        let s = store.stats();
+        self.streams.set(s.streams as i64);
+        self.disk_bytes.set(s.disk_bytes as i64);
+        self.unflushed.set(s.unflushed_bytes as i64);
+        self.chunk_files.set(s.chunk_files as i64);
+        self.rss.set(resident_bytes() as i64);
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Resident set size from /proc (0 where unavailable).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}

@@ -1,0 +1,97 @@
+//! `labels`, `label/<name>/values` and `series`.
+
+use crate::encode::{json_str, labels_obj};
+use crate::error::{ApiError, ApiResult};
+use crate::params::time_range;
+use crate::routes::query::{json_response, selector_param};
+use crate::state::{params, tenant, SharedState};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use bytes::Bytes;
+
+fn string_list(values: &[String]) -> String {
+    let mut out = String::from("{\"status\":\"success\",\"data\":[");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(&mut out, v);
+    }
+    out.push_str("]}\n");
+    out
+}
+
+pub async fn labels(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let p = params(&method, &uri, &headers, &body)?;
+    let tenant = tenant(&state, &headers)?;
+    let (start, end) = time_range(&p)?;
+    let sel = selector_param(&p, "query")?;
+    let names = state.store.label_names(&tenant, sel.as_deref(), start, end)?;
+    Ok(json_response(string_list(&names)))
+}
+
+pub async fn label_values(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let p = params(&method, &uri, &headers, &body)?;
+    let tenant = tenant(&state, &headers)?;
+    let (start, end) = time_range(&p)?;
+    let sel = selector_param(&p, "query")?;
+    let values = state
+        .store
+        .label_values(&tenant, &name, sel.as_deref(), start, end)?;
+    Ok(json_response(string_list(&values)))
+}
+
+pub async fn series(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let p = params(&method, &uri, &headers, &body)?;
+    let tenant = tenant(&state, &headers)?;
+    let (start, end) = time_range(&p)?;
+    let mut selectors = Vec::new();
+    let mut all = false;
+    for m in p.all("match[]").chain(p.all("match")) {
+        if m.chars().filter(|c| !c.is_whitespace()).collect::<String>() == "{}" {
+            all = true;
+            continue;
+        }
+        match lode_logql::parse(m)? {
+            lode_logql::Expr::Log(l) => selectors.push(l.selector),
+            lode_logql::Expr::Metric(_) => {
+                return Err(ApiError::BadRequest("only label matchers are supported".into()))
+            }
+        }
+    }
+    if all {
+        selectors.clear();
+    } else if selectors.is_empty() {
+        return Err(ApiError::BadRequest("at least one match[] argument must be provided".into()));
+    }
+    let series = state.store.series(&tenant, &selectors, start, end)?;
+    let mut out = String::from("{\"status\":\"success\",\"data\":[");
+    for (i, s) in series.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        labels_obj(&mut out, s);
+    }
+    out.push_str("]}\n");
+    Ok(json_response(out))
+}

@@ -1,0 +1,6 @@
+//! HTTP handlers, one file per API area.
+
+pub mod meta;
+pub mod ops;
+pub mod push;
+pub mod query;

@@ -1,0 +1,275 @@
+//! `query_range` and `query`: log queries through the storage, metric
+//! queries through the LogQL engine, answers in Loki's shapes.
+
+use crate::encode::{metric_response, streams_response};
+use crate::error::{ApiError, ApiResult};
+use crate::params::{now_ns, parse_step, parse_time, time_range, Params};
+use crate::state::{categorize, params, tenant, AppState, SharedState};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use lode_logql::ast::{Expr, LogExpr, MetricExpr};
+use lode_logql::engine::{evaluate, EvalParams};
+use lode_logql::pipeline::LogPipeline;
+use lode_storage::{Direction, LogQuery};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Series one range aggregation may hold before aggregation, whatever
+/// `max_query_series` is: bounds memory of queries like `count_over_time({..} | json [5m])`.
+const MAX_SOURCE_SERIES: usize = 100_000;
+
+pub fn json_response(body: String) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    r
+}
+
+fn limit(p: &Params, state: &AppState) -> ApiResult<usize> {
+    let limit = match p.get("limit") {
+        Some(s) => s
+            .parse::<i64>()
+            .map_err(|_| ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid limit")))?,
+        None => 100,
+    };
+    if limit <= 0 {
+        return Err(ApiError::BadRequest("limit must be a positive value".into()));
+    }
+    let max = state.config.limits_config.max_entries_limit_per_query;
+    if limit as usize > max {
+        return Err(ApiError::BadRequest(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})"
+        )));
+    }
+    Ok(limit as usize)
+}
+
+fn direction(p: &Params) -> ApiResult<Direction> {
+    match p.get("direction") {
+        None => Ok(Direction::Backward),
+        Some(d) if d.eq_ignore_ascii_case("backward") => Ok(Direction::Backward),
+        Some(d) if d.eq_ignore_ascii_case("forward") => Ok(Direction::Forward),
+        Some(d) => Err(ApiError::BadRequest(format!("invalid direction '{d}'"))),
+    }
+}
+
+fn parse_query(p: &Params) -> ApiResult<Expr> {
+    let q = p.get("query").unwrap_or("");
+    Ok(lode_logql::parse(q)?)
+}
+
+/// Go's `time.Duration` printing for the limit message (`13h0m0s`).
+fn go_duration(ns: i64) -> String {
+    let total_ms = ns / 1_000_000;
+    let (h, rem) = (total_ms / 3_600_000, total_ms % 3_600_000);
+    let (m, rem) = (rem / 60_000, rem % 60_000);
+    let s = rem as f64 / 1000.0;
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn check_length(state: &AppState, start: i64, end: i64) -> ApiResult<()> {
+    let max = state.config.limits_config.max_query_length;
+    let max_ns = max.as_nanos_i64();
+    if max_ns > 0 && end - start > max_ns {
+        return Err(ApiError::BadRequest(format!(
+            "the query time range exceeds the limit (query length: {}, limit: {})",
+            go_duration(end - start),
+            max
+        )));
+    }
+    Ok(())
+}
+
+/// Compiles every log pipeline of the query so template and regex errors
+/// are 400s before any data is read.
+fn validate_pipelines(expr: &Expr) -> ApiResult<()> {
+    for l in expr.log_exprs() {
+        LogPipeline::new(&l.pipeline)?;
+    }
+    Ok(())
+}
+
+async fn run_blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let timeout = state.config.limits_config.query_timeout.0;
+    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(ApiError::Internal(e.to_string())),
+        Err(_) => Err(ApiError::timeout()),
+    }
+}
+
+async fn log_query(
+    state: SharedState,
+    tenant: String,
+    log: LogExpr,
+    start: i64,
+    end: i64,
+    limit: usize,
+    dir: Direction,
+    categorize: bool,
+) -> ApiResult<Response> {
+    let started = Instant::now();
+    let st = state.clone();
+    let (hits, stats) = run_blocking(&state, move || {
+        let pipeline = LogPipeline::new(&log.pipeline)?;
+        let q = LogQuery {
+            matchers: &log.selector,
+            pipeline: &pipeline,
+            start,
+            end,
+            limit,
+            direction: dir,
+        };
+        Ok(st.store.query_logs(&tenant, &q)?)
+    })
+    .await?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json_response(streams_response(&hits, categorize, &stats, secs)))
+}
+
+async fn metric_query(
+    state: SharedState,
+    tenant: String,
+    expr: MetricExpr,
+    params: EvalParams,
+) -> ApiResult<Response> {
+    let started = Instant::now();
+    let st = state.clone();
+    let (value, stats) = run_blocking(&state, move || {
+        let source = st.store.samples(&tenant, MAX_SOURCE_SERIES);
+        let v = evaluate(&expr, &params, &source)?;
+        Ok((v, source.stats()))
+    })
+    .await?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json_response(metric_response(&value, &stats, secs)))
+}
+
+fn observe(state: &AppState, endpoint: &str, started: Instant) {
+    state
+        .metrics
+        .query_duration
+        .get_or_create(&crate::metrics::EndpointLabel {
+            endpoint: endpoint.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+}
+
+pub async fn query_range(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let started = Instant::now();
+    let p = params(&method, &uri, &headers, &body)?;
+    let tenant = tenant(&state, &headers)?;
+    let (start, end) = time_range(&p)?;
+    if end < start {
+        return Err(ApiError::BadRequest(
+            "end timestamp must not be before or equal to start time".into(),
+        ));
+    }
+    let limit = limit(&p, &state)?;
+    let dir = direction(&p)?;
+    let expr = parse_query(&p)?;
+    validate_pipelines(&expr)?;
+    let r = match expr {
+        Expr::Log(log) => {
+            check_length(&state, start, end)?;
+            log_query(state.clone(), tenant, log, start, end, limit, dir, categorize(&headers)).await
+        }
+        Expr::Metric(m) => {
+            let step = match p.get("step") {
+                Some(s) => parse_step(s)?,
+                None => (((end - start) / 1_000_000_000) / 250).max(1) * 1_000_000_000,
+            };
+            if step <= 0 {
+                return Err(ApiError::BadRequest(
+                    "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+                ));
+            }
+            if (end - start) / step > 11_000 {
+                return Err(ApiError::BadRequest(
+                    "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
+                ));
+            }
+            check_length(&state, start, end)?;
+            let params = EvalParams {
+                start,
+                end,
+                step,
+                instant: false,
+                max_series: state.config.limits_config.max_query_series,
+            };
+            metric_query(state.clone(), tenant, m, params).await
+        }
+    };
+    observe(&state, "query_range", started);
+    r
+}
+
+pub async fn query(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let started = Instant::now();
+    let p = params(&method, &uri, &headers, &body)?;
+    let tenant = tenant(&state, &headers)?;
+    let time = match p.get("time") {
+        Some(t) => parse_time(t)?,
+        None => now_ns(),
+    };
+    limit(&p, &state)?;
+    direction(&p)?;
+    let expr = parse_query(&p)?;
+    validate_pipelines(&expr)?;
+    let r = match expr {
+        Expr::Log(_) => Err(ApiError::BadRequest(
+            "log queries are not supported as an instant query type, please change your query to a range query type".into(),
+        )),
+        Expr::Metric(m) => {
+            let params = EvalParams {
+                start: time,
+                end: time,
+                step: 0,
+                instant: true,
+                max_series: state.config.limits_config.max_query_series,
+            };
+            metric_query(state.clone(), tenant, m, params).await
+        }
+    };
+    observe(&state, "query", started);
+    r
+}
+
+/// The selector of a `query` parameter on metadata endpoints.
+pub fn selector_param(p: &Params, name: &str) -> ApiResult<Option<Vec<lode_logql::ast::Matcher>>> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(q) if q.trim() == "{}" => Ok(None),
+        Some(q) => match lode_logql::parse(q)? {
+            Expr::Log(l) => Ok(Some(l.selector)),
+            Expr::Metric(_) => Err(ApiError::BadRequest(
+                "only label matchers are supported".into(),
+            )),
+        },
+    }
+}
+
+pub type Shared = Arc<AppState>;

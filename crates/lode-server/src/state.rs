@@ -1,0 +1,60 @@
+//! Shared server state and the helpers every handler uses.
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::params::Params;
+use axum::http::{header, HeaderMap, Method, Uri};
+use bytes::Bytes;
+use lode_storage::Store;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub config: Arc<Config>,
+    pub metrics: Metrics,
+    pub ready: AtomicBool,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// The tenant of a request: `fake` unless `auth_enabled`, then the
+/// validated `X-Scope-OrgID`.
+pub fn tenant(state: &AppState, headers: &HeaderMap) -> ApiResult<String> {
+    if !state.config.auth_enabled {
+        return Ok("fake".to_string());
+    }
+    let id = headers
+        .get("x-scope-orgid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("no org id".into()))?;
+    if id.contains('|') {
+        return Err(ApiError::BadRequest(
+            "multi-tenant queries are not supported".into(),
+        ));
+    }
+    lode_proto::validate_tenant(id)?;
+    Ok(id.to_string())
+}
+
+/// Query-string plus form-body parameters (GET and POST alike).
+pub fn params(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> ApiResult<Params> {
+    let form = method == Method::POST
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    Params::parse(uri.query(), form.then_some(body.as_ref()))
+}
+
+/// Whether the client asked for Grafana's categorised label encoding.
+pub fn categorize(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("x-loki-response-encoding-flags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|f| f == "categorize-labels"))
+}
