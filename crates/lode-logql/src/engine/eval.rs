@@ -104,7 +104,10 @@ impl Builder<'_> {
                 grouping,
                 expr,
             } => {
-                let child = self.build(expr, false)?;
+                let child = match rewrite::push_down_sum(*op, grouping.as_ref(), expr) {
+                    Some(grouped) => self.build(&grouped, false)?,
+                    None => self.build(expr, false)?,
+                };
                 Box::new(VectorAggNode::new(
                     *op,
                     *param,

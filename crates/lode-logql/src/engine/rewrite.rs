@@ -1,6 +1,13 @@
 //! Rewrites Loki applies before evaluating, whose effects are visible in its
 //! answers and which we therefore reproduce.
 //!
+//! `sum by (g) (rate(x))` (and `count_over_time`, `bytes_over_time`,
+//! `bytes_rate`, `sum_over_time`) hands the outer grouping to the sample
+//! extractor, so the range function runs over the merged group rather than
+//! per series. The result is mathematically the same but rounds differently
+//! (a total count divided once, not a sum of quotients), which decides
+//! comparisons such as `> bool 0.05` at the boundary.
+//!
 //! Loki's query sharding evaluates a grouped `avg_over_time` over an unwrap
 //! as `sum by (g) (sum_over_time(x)) / sum by (g) (count_over_time(x'))`
 //! where `x'` is the log range with the `unwrap` (and the label filters
@@ -66,6 +73,46 @@ pub(crate) fn sharded_avg(
     })
 }
 
+/// The range aggregation under `sum`, grouped by the `sum`'s own grouping,
+/// when Loki would let the extractor group the samples.
+pub(crate) fn push_down_sum(
+    op: VectorOp,
+    grouping: Option<&Grouping>,
+    inner: &MetricExpr,
+) -> Option<MetricExpr> {
+    if op != VectorOp::Sum {
+        return None;
+    }
+    match inner {
+        MetricExpr::Paren(e) => push_down_sum(op, grouping, e),
+        MetricExpr::RangeAgg {
+            op: range_op,
+            param,
+            range,
+            grouping: None,
+        } if matches!(
+            range_op,
+            RangeOp::BytesOverTime
+                | RangeOp::BytesRate
+                | RangeOp::SumOverTime
+                | RangeOp::Rate
+                | RangeOp::CountOverTime
+        ) =>
+        {
+            Some(MetricExpr::RangeAgg {
+                op: *range_op,
+                param: *param,
+                range: range.clone(),
+                grouping: Some(grouping.cloned().unwrap_or(Grouping {
+                    without: false,
+                    labels: Vec::new(),
+                })),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Stages that can merge series: `drop`, `keep`, renaming `label_format`.
 fn reduces_labels(range: &LogRange) -> bool {
     range.log.pipeline.iter().any(|s| match s {
@@ -105,6 +152,33 @@ mod tests {
             without,
             labels: labels.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn sum_pushes_its_grouping_into_linear_range_functions() {
+        let leaf = |op| MetricExpr::RangeAgg {
+            op,
+            param: None,
+            range: range(vec![]),
+            grouping: None,
+        };
+        let pushed = push_down_sum(
+            VectorOp::Sum,
+            Some(&by(&["a"], false)),
+            &leaf(RangeOp::Rate),
+        );
+        assert!(matches!(
+            pushed,
+            Some(MetricExpr::RangeAgg { grouping: Some(ref g), .. }) if *g == by(&["a"], false)
+        ));
+        let ungrouped = push_down_sum(VectorOp::Sum, None, &leaf(RangeOp::CountOverTime));
+        assert!(matches!(
+            ungrouped,
+            Some(MetricExpr::RangeAgg { grouping: Some(ref g), .. }) if *g == by(&[], false)
+        ));
+        // Not linear, or not a sum: evaluated per series.
+        assert!(push_down_sum(VectorOp::Sum, None, &leaf(RangeOp::MaxOverTime)).is_none());
+        assert!(push_down_sum(VectorOp::Max, None, &leaf(RangeOp::Rate)).is_none());
     }
 
     #[test]

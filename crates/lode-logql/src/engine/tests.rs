@@ -61,9 +61,10 @@ impl SampleSource for MemSource {
             if !range.log.selector.iter().all(|m| matches(m, labels)) {
                 continue;
             }
+            // Like the extractor, erroring series keep all their labels.
             let key = match grouping {
-                Some(g) => labels.project(&g.labels, g.without),
-                None => labels.clone(),
+                Some(g) if !labels.contains("__error__") => labels.project(&g.labels, g.without),
+                _ => labels.clone(),
             };
             grouped
                 .entry(key)
@@ -320,16 +321,36 @@ fn instant_query_looks_back_one_range() {
 #[test]
 fn rate_divides_by_range_seconds() {
     let src = sample_source();
+    let e = ragg(RangeOp::Rate, &[("app", "a")], 20);
+    // (0, 20]: 4 samples of a-1, 2 of a-2.
+    assert_eq!(
+        vector(run_instant(&src, &e, 20)),
+        vec![
+            (r#"{app="a", pod="a-1"}"#.into(), 0.2),
+            (r#"{app="a", pod="a-2"}"#.into(), 0.1)
+        ]
+    );
+}
+
+#[test]
+fn sum_of_rate_is_computed_over_the_merged_group() {
+    let src = sample_source();
     let e = vagg(
         VectorOp::Sum,
         None,
         ragg(RangeOp::Rate, &[("app", "a")], 20),
     );
-    // (0, 20]: 4 samples of a-1, 2 of a-2; rates are summed per series.
-    assert_eq!(
-        vector(run_instant(&src, &e, 20)),
-        vec![("{}".into(), 4.0 / 20.0 + 2.0 / 20.0)]
+    // One division of the total (6 / 20), as Loki does, not 0.2 + 0.1
+    // (which rounds to 0.30000000000000004).
+    assert_eq!(vector(run_instant(&src, &e, 20)), vec![("{}".into(), 0.3)]);
+    assert_eq!(src.calls.borrow().len(), 1);
+    // max is not linear: per-series rates, then the max.
+    let e = vagg(
+        VectorOp::Max,
+        None,
+        ragg(RangeOp::Rate, &[("app", "a")], 20),
     );
+    assert_eq!(vector(run_instant(&src, &e, 20)), vec![("{}".into(), 0.2)]);
 }
 
 #[test]
