@@ -1,10 +1,30 @@
-//! A Go `text/template` subset with the functions Loki's `line_format` and
+//! A Go `text/template` engine with the functions Loki's `line_format` and
 //! `label_format` offer.
 //!
 //! CONTRACT (used by `pipeline`; keep these signatures stable):
 //! `Template::parse(src)` validates at query-compile time (a syntax error is
 //! a 400 for the whole query); `render(&ctx)` runs per entry and an error
 //! there becomes `__error__="TemplateFormatErr"` on the entry.
+//!
+//! Semantics follow Loki: the data is the entry's labels as a
+//! `map[string]string` with `missingkey=zero` (a missing label renders as
+//! the empty string), `__line__` and `__timestamp__` are functions, and
+//! the function set is Loki's plus its Sprig subset, with Go's argument
+//! type checks (labels are strings: `printf "%d" .pid` prints
+//! `%!d(string=7)`, while Sprig's numeric functions cast strings).
+
+mod ast;
+mod cast;
+mod exec;
+mod funcs;
+mod gofmt;
+mod gotime;
+mod lex;
+mod parse;
+mod strfuncs;
+#[cfg(test)]
+mod tests;
+mod value;
 
 use crate::error::{Error, Result};
 
@@ -16,26 +36,108 @@ pub trait TemplateContext {
     fn line(&self) -> &str;
     /// `__timestamp__`: the entry time in Unix nanoseconds.
     fn timestamp_ns(&self) -> i64;
+    /// Calls `f` with every label. Only templates that use the data as a
+    /// whole (`{{ . }}`, `range $k, $v := .`, `len .`) need it; without an
+    /// override those see an empty map.
+    fn for_each_label(&self, _f: &mut dyn FnMut(&str, &str)) {}
 }
 
 /// A parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {
     src: String,
+    /// Go's template name, which appears in error messages.
+    name: &'static str,
+    nodes: Vec<ast::Node>,
 }
 
 impl Template {
+    /// Parses a `line_format` template.
     pub fn parse(src: &str) -> Result<Template> {
-        if src.matches("{{").count() != src.matches("}}").count() {
-            return Err(Error::Invalid(format!("invalid line template: {src}")));
-        }
-        Ok(Template { src: src.to_string() })
+        Self::parse_named(src, "line")
+            .map_err(|e| Error::Invalid(format!("invalid line template: {e}")))
     }
 
-    /// Renders into `out` (cleared first).
-    pub fn render(&self, _ctx: &dyn TemplateContext, out: &mut String) -> Result<(), String> {
+    /// Parses the template of one `label_format` target (Loki names these
+    /// templates `label`, and words the error after the label).
+    pub fn parse_label(label: &str, src: &str) -> Result<Template> {
+        Self::parse_named(src, "label")
+            .map_err(|e| Error::Invalid(format!("invalid template for label '{label}': {e}")))
+    }
+
+    fn parse_named(src: &str, name: &'static str) -> std::result::Result<Template, String> {
+        let nodes = parse::parse(src, name)?;
+        Ok(Template {
+            src: src.to_string(),
+            name,
+            nodes,
+        })
+    }
+
+    /// The template source.
+    pub fn source(&self) -> &str {
+        &self.src
+    }
+
+    /// Renders into `out` (cleared first). On error `out` holds partial
+    /// output and the message is Go's (`template: line:1:3: executing
+    /// "line" at <div .a 0>: error calling div: ...`).
+    pub fn render(&self, ctx: &dyn TemplateContext, out: &mut String) -> Result<(), String> {
         out.clear();
-        out.push_str(&self.src);
-        Ok(())
+        exec::execute(&self.nodes, ctx, out).map_err(|e| {
+            if e.context.is_empty() {
+                return format!("template: {}: {}", self.name, e.msg);
+            }
+            let before = &self.src[..e.pos.min(self.src.len())];
+            let line = 1 + before.matches('\n').count();
+            let col = before
+                .rfind('\n')
+                .map_or(before.len(), |i| before.len() - i - 1);
+            format!(
+                "template: {}:{line}:{col}: executing \"{}\" at <{}>: {}",
+                self.name, self.name, e.context, e.msg
+            )
+        })
+    }
+
+    /// Names of the labels the template reads as `.name` (the first name
+    /// of each field chain), sorted and unique.
+    pub fn required_labels(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        collect_fields(&self.nodes, &mut names);
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+fn collect_fields<'t>(nodes: &'t [ast::Node], names: &mut Vec<&'t str>) {
+    for n in nodes {
+        match n {
+            ast::Node::Action(p) => collect_pipe(p, names),
+            ast::Node::If(b) | ast::Node::With(b) | ast::Node::Range(b) => {
+                collect_pipe(&b.pipe, names);
+                collect_fields(&b.list, names);
+                collect_fields(&b.else_list, names);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collect_pipe<'t>(p: &'t ast::Pipe, names: &mut Vec<&'t str>) {
+    for c in &p.cmds {
+        for a in &c.args {
+            collect_arg(a, names);
+        }
+    }
+}
+
+fn collect_arg<'t>(a: &'t ast::ArgNode, names: &mut Vec<&'t str>) {
+    match &a.arg {
+        ast::Arg::Field(f) => names.extend(f.first().map(String::as_str)),
+        ast::Arg::Pipe(p) => collect_pipe(p, names),
+        ast::Arg::Chain { node, .. } => collect_arg(node, names),
+        _ => {}
     }
 }
