@@ -212,7 +212,8 @@ pub fn metric_response(v: &QueryValue, st: &ScanStats, exec_secs: f64) -> String
         QueryValue::Scalar { ts, value } => {
             returned = 1;
             out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[");
-            sample_ts(&mut out, *ts);
+            // Loki answers an instant scalar with a millisecond timestamp.
+            let _ = write!(out, "{}", ts.div_euclid(1_000_000));
             out.push(',');
             json_str(&mut out, &format_value(*value));
         }

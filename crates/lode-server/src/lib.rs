@@ -24,7 +24,7 @@ const MAX_BODY: usize = 100 << 20;
 
 /// The router with every endpoint.
 pub fn router(state: SharedState) -> Router {
-    use routes::{meta, ops, push, query};
+    use routes::{meta, ops, push, query, volume};
     Router::new()
         .route("/loki/api/v1/push", post(push::push))
         .route("/api/prom/push", post(push::push_legacy))
@@ -37,6 +37,12 @@ pub fn router(state: SharedState) -> Router {
             get(meta::label_values).post(meta::label_values),
         )
         .route("/loki/api/v1/series", get(meta::series).post(meta::series))
+        .route("/loki/api/v1/index/stats", get(volume::index_stats).post(volume::index_stats))
+        .route("/loki/api/v1/index/volume", get(volume::volume).post(volume::volume))
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(volume::volume_range).post(volume::volume_range),
+        )
         .route(
             "/loki/api/v1/format_query",
             get(ops::format_query).post(ops::format_query),

@@ -76,3 +76,134 @@ impl Store {
         Ok(values.into_iter().collect())
     }
 }
+
+/// How `index/volume` groups streams.
+#[derive(Debug, Clone)]
+pub enum VolumeGroup {
+    /// One series per distinct value combination of these labels.
+    Series(Vec<String>),
+    /// One series per label name present (`{name=""}`).
+    Labels(Vec<String>),
+}
+
+/// Totals for `index/stats`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IndexStats {
+    pub streams: u64,
+    pub chunks: u64,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl Store {
+    /// Per-stream line bytes and entry counts in `[start, end]`, in buckets
+    /// of `step` ns (one bucket when `step` is 0). Whole blocks inside the
+    /// range are counted from their footers; partial ones from their small
+    /// timestamp section.
+    fn stream_volumes(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<(Vec<(LabelSet, Vec<u64>)>, IndexStats)> {
+        let Some(t) = self.tenant(tenant) else {
+            return Ok((Vec::new(), IndexStats::default()));
+        };
+        let ms = compile_all(matchers)?;
+        let streams = crate::query::select_sources(&t, &ms, start, end);
+        let buckets = if step > 0 { ((end - start) / step + 1).max(1) as usize } else { 1 };
+        let bucket = |ts: i64| -> usize {
+            if step > 0 {
+                (((ts - start) / step) as usize).min(buckets - 1)
+            } else {
+                0
+            }
+        };
+        let mut stats = IndexStats::default();
+        let mut out = Vec::with_capacity(streams.len());
+        for s in streams {
+            let mut v = vec![0u64; buckets];
+            stats.streams += 1;
+            for (src, min, max) in &s.sources {
+                stats.chunks += 1;
+                match src {
+                    crate::query::Source::Block(b) if *min >= start && *max <= end && bucket(*min) == bucket(*max) => {
+                        v[bucket(*min)] += b.line_bytes();
+                        stats.entries += u64::from(b.entries());
+                        stats.bytes += b.line_bytes();
+                    }
+                    crate::query::Source::Block(b) => {
+                        let (ts, lens) = crate::format::block::decode_meta(&b.payload()?)?;
+                        for (t, l) in ts.iter().zip(lens) {
+                            if *t >= start && *t <= end {
+                                v[bucket(*t)] += u64::from(l);
+                                stats.entries += 1;
+                                stats.bytes += u64::from(l);
+                            }
+                        }
+                    }
+                    crate::query::Source::Head(entries) => {
+                        for e in entries {
+                            v[bucket(e.ts)] += e.line.len() as u64;
+                            stats.entries += 1;
+                            stats.bytes += e.line.len() as u64;
+                        }
+                    }
+                }
+            }
+            out.push((s.labels, v));
+        }
+        Ok((out, stats))
+    }
+
+    /// `index/stats`: streams, blocks, entries and bytes a selector covers.
+    pub fn index_stats(&self, tenant: &str, matchers: &[Matcher], start: i64, end: i64) -> Result<IndexStats> {
+        Ok(self.stream_volumes(tenant, matchers, start, end, 0)?.1)
+    }
+
+    /// `index/volume` and `index/volume_range`: bytes per group, per step
+    /// bucket. Groups are returned largest first.
+    pub fn volume(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        step: i64,
+        group: &VolumeGroup,
+    ) -> Result<Vec<(LabelSet, Vec<u64>)>> {
+        let (streams, _) = self.stream_volumes(tenant, matchers, start, end, step)?;
+        let mut groups: std::collections::HashMap<LabelSet, Vec<u64>> = std::collections::HashMap::new();
+        let mut add = |key: LabelSet, v: &[u64]| {
+            let e = groups.entry(key).or_insert_with(|| vec![0; v.len()]);
+            for (a, b) in e.iter_mut().zip(v) {
+                *a += b;
+            }
+        };
+        for (labels, v) in &streams {
+            match group {
+                VolumeGroup::Series(names) => {
+                    let key = labels.project(names, false);
+                    if !key.is_empty() {
+                        add(key, v);
+                    }
+                }
+                VolumeGroup::Labels(names) => {
+                    for n in names {
+                        if labels.contains(n) {
+                            add(LabelSet::from_pairs([(n.clone(), String::new())]), v);
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(LabelSet, Vec<u64>)> = groups.into_iter().collect();
+        out.sort_by(|a, b| {
+            let (sa, sb): (u64, u64) = (a.1.iter().sum(), b.1.iter().sum());
+            sb.cmp(&sa).then_with(|| a.0.cmp(&b.0))
+        });
+        Ok(out)
+    }
+}

@@ -103,10 +103,9 @@ impl StreamExtractor<'_> {
             Some(u) => {
                 let labels = &mut p.labels;
                 let v = match labels.get(&u.label) {
-                    // An entry without the label yields no sample, unless an
-                    // earlier error must surface.
-                    None if !labels.has_err() => return None,
-                    None => 0.0,
+                    // An entry without the label yields no sample, even when
+                    // an earlier stage failed (Loki skips it the same way).
+                    None => return None,
                     Some(raw) => match convert(u.conv, raw) {
                         Ok(v) => v,
                         Err(details) => {

@@ -4,3 +4,4 @@ pub mod meta;
 pub mod ops;
 pub mod push;
 pub mod query;
+pub mod volume;

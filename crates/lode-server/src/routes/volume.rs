@@ -1,0 +1,137 @@
+//! `index/stats`, `index/volume` and `index/volume_range`.
+
+use crate::encode::{labels_obj, sample_ts};
+use crate::error::{ApiError, ApiResult};
+use crate::params::{parse_step, time_range, Params};
+use crate::routes::query::{json_response, selector_param};
+use crate::state::{params, tenant, SharedState};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use bytes::Bytes;
+use lode_logql::ast::Matcher;
+use lode_storage::meta::VolumeGroup;
+use std::fmt::Write;
+
+fn selector(p: &Params) -> ApiResult<Vec<Matcher>> {
+    selector_param(p, "query")?.ok_or_else(|| ApiError::BadRequest("query parameter is required".into()))
+}
+
+pub async fn index_stats(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let p = params(&method, &uri, &headers, &body)?;
+    let tenant = tenant(&state, &headers)?;
+    let (start, end) = time_range(&p)?;
+    let sel = selector_param(&p, "query")?.unwrap_or_default();
+    let s = state.store.index_stats(&tenant, &sel, start, end)?;
+    Ok(json_response(format!(
+        "{{\"streams\":{},\"chunks\":{},\"entries\":{},\"bytes\":{}}}\n",
+        s.streams, s.chunks, s.entries, s.bytes
+    )))
+}
+
+fn group(p: &Params, sel: &[Matcher]) -> VolumeGroup {
+    let targets: Vec<String> = p
+        .get("targetLabels")
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let mut names = if targets.is_empty() {
+        let mut n: Vec<String> = sel.iter().map(|m| m.name.clone()).collect();
+        n.sort();
+        n.dedup();
+        n
+    } else {
+        targets
+    };
+    if p.get("aggregateBy") == Some("labels") {
+        names.sort();
+        VolumeGroup::Labels(names)
+    } else {
+        VolumeGroup::Series(names)
+    }
+}
+
+fn limit(p: &Params) -> ApiResult<usize> {
+    match p.get("limit") {
+        None => Ok(100),
+        Some(s) => match s.parse::<usize>() {
+            Ok(0) => Ok(100),
+            Ok(n) => Ok(n.min(1000)),
+            Err(_) => Err(ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid limit"))),
+        },
+    }
+}
+
+async fn volume_common(state: SharedState, method: Method, uri: Uri, headers: HeaderMap, body: Bytes, range: bool) -> ApiResult<Response> {
+    let p = params(&method, &uri, &headers, &body)?;
+    let tenant = tenant(&state, &headers)?;
+    let (start, end) = time_range(&p)?;
+    let sel = selector(&p)?;
+    let limit = limit(&p)?;
+    let step = if range {
+        match p.get("step") {
+            Some(s) => parse_step(s)?,
+            None => 3600 * 1_000_000_000,
+        }
+    } else {
+        0
+    };
+    if range && step <= 0 {
+        return Err(ApiError::BadRequest(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    let g = group(&p, &sel);
+    let st = state.clone();
+    let groups = tokio::task::spawn_blocking(move || st.store.volume(&tenant, &sel, start, end, step, &g))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let mut out = String::from("{\"status\":\"success\",\"data\":{\"resultType\":\"");
+    out.push_str(if range { "matrix" } else { "vector" });
+    out.push_str("\",\"result\":[");
+    for (i, (labels, v)) in groups.iter().take(limit).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"metric\":");
+        labels_obj(&mut out, labels);
+        if range {
+            out.push_str(",\"values\":[");
+            let mut first = true;
+            for (b, bytes) in v.iter().enumerate() {
+                if *bytes == 0 {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push('[');
+                // Loki reports each bucket 1 ms before its step boundary.
+                let t = (start + (b as i64 + 1) * step).min(end) - 1_000_000;
+                sample_ts(&mut out, t);
+                let _ = write!(out, ",\"{bytes}\"]");
+            }
+            out.push_str("]}");
+        } else {
+            out.push_str(",\"value\":[");
+            sample_ts(&mut out, end);
+            let _ = write!(out, ",\"{}\"]}}", v.iter().sum::<u64>());
+        }
+    }
+    out.push_str("]}}\n");
+    Ok(json_response(out))
+}
+
+pub async fn volume(State(state): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    volume_common(state, method, uri, headers, body, false).await
+}
+
+pub async fn volume_range(State(state): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    volume_common(state, method, uri, headers, body, true).await
+}
