@@ -6,7 +6,11 @@
 pub enum Error {
     /// Syntax errors, with Loki's wording: `parse error at line 1, col 5: ...`.
     #[error("parse error at line {line}, col {col}: {msg}")]
-    Parse { line: usize, col: usize, msg: String },
+    Parse {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// A query that parses but is not valid (bad regex, wrong unwrap use...).
     #[error("{0}")]
     Invalid(String),

@@ -56,7 +56,11 @@ pub fn format_value(v: f64) -> String {
         "-Inf".to_string()
     } else if v == 0.0 {
         // Go prints negative zero as "-0"; Loki results never rely on it.
-        if v.is_sign_negative() { "-0".into() } else { "0".into() }
+        if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        }
     } else {
         format!("{v}")
     }

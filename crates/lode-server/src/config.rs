@@ -111,9 +111,11 @@ impl Serialize for Dur {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .ok_or_else(|| D::Error::custom(format!("invalid duration {s:?} (examples: 90s, 12h, 30d1h)")))
+        parse_duration(&s).map(Dur).ok_or_else(|| {
+            D::Error::custom(format!(
+                "invalid duration {s:?} (examples: 90s, 12h, 30d1h)"
+            ))
+        })
     }
 }
 
@@ -123,7 +125,9 @@ pub struct Size(pub u64);
 
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let n: f64 = s[..split].parse().ok()?;
     let mult: f64 = match s[split..].trim() {
         "" | "B" => 1.0,
@@ -155,9 +159,11 @@ impl<'de> Deserialize<'de> for Size {
         }
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(Size(n)),
-            Raw::S(s) => parse_size(&s)
-                .map(Size)
-                .ok_or_else(|| D::Error::custom(format!("invalid size {s:?} (examples: 262144, 256KB, 1MiB)"))),
+            Raw::S(s) => parse_size(&s).map(Size).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "invalid size {s:?} (examples: 262144, 256KB, 1MiB)"
+                ))
+            }),
         }
     }
 }
@@ -349,7 +355,8 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let c: Config = serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let c: Config =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         c.validate()?;
         Ok(c)
     }
@@ -371,7 +378,10 @@ impl Config {
         };
         let l = &self.limits_config;
         if l.max_entries_limit_per_query == 0 {
-            return bad("limits_config.max_entries_limit_per_query", "must be positive");
+            return bad(
+                "limits_config.max_entries_limit_per_query",
+                "must be positive",
+            );
         }
         if l.max_query_series == 0 {
             return bad("limits_config.max_query_series", "must be positive");
@@ -383,19 +393,31 @@ impl Config {
             return bad("limits_config.ingestion_rate_mb", "must not be negative");
         }
         if !l.retention_period.0.is_zero() && l.retention_period.0 < Duration::from_secs(86_400) {
-            return bad("limits_config.retention_period", "must be 0 (keep forever) or at least 24h");
+            return bad(
+                "limits_config.retention_period",
+                "must be 0 (keep forever) or at least 24h",
+            );
         }
         for r in &l.retention_stream {
             if lode_logql::parse(&r.selector).is_err() {
-                return bad("limits_config.retention_stream.selector", &format!("invalid selector {:?}", r.selector));
+                return bad(
+                    "limits_config.retention_stream.selector",
+                    &format!("invalid selector {:?}", r.selector),
+                );
             }
             if r.period.0 < Duration::from_secs(86_400) {
-                return bad("limits_config.retention_stream.period", "must be at least 24h");
+                return bad(
+                    "limits_config.retention_stream.period",
+                    "must be at least 24h",
+                );
             }
         }
         let s = &self.storage;
         if s.block_target_bytes.0 < 1024 || s.block_target_bytes.0 > 64 << 20 {
-            return bad("storage.block_target_bytes", "must be between 1KiB and 64MiB");
+            return bad(
+                "storage.block_target_bytes",
+                "must be between 1KiB and 64MiB",
+            );
         }
         if s.flush_interval.0 < Duration::from_secs(1) {
             return bad("storage.flush_interval", "must be at least 1s");
@@ -407,13 +429,19 @@ impl Config {
             return bad("storage.data_dir", "must not be empty");
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.server.log_level.as_str()) {
-            return bad("server.log_level", "must be one of error, warn, info, debug, trace");
+            return bad(
+                "server.log_level",
+                "must be one of error, warn, info, debug, trace",
+            );
         }
         Ok(())
     }
 
     pub fn listen_addr(&self) -> String {
-        format!("{}:{}", self.server.http_listen_address, self.server.http_listen_port)
+        format!(
+            "{}:{}",
+            self.server.http_listen_address, self.server.http_listen_port
+        )
     }
 
     pub fn store_options(&self) -> StoreOptions {
@@ -466,7 +494,10 @@ mod tests {
 
     #[test]
     fn durations_and_sizes() {
-        assert_eq!(parse_duration("30d1h"), Some(Duration::from_secs(30 * 86400 + 3600)));
+        assert_eq!(
+            parse_duration("30d1h"),
+            Some(Duration::from_secs(30 * 86400 + 3600))
+        );
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("5x"), None);

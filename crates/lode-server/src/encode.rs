@@ -63,7 +63,13 @@ pub fn sample_ts(out: &mut String, ns: i64) {
 /// Execution statistics, `summary` with real numbers and the rest of Loki's
 /// shape present with zeros.
 pub fn stats_obj(out: &mut String, st: &ScanStats, exec_secs: f64, returned: usize) {
-    let per_sec = |n: u64| if exec_secs > 0.0 { (n as f64 / exec_secs) as u64 } else { 0 };
+    let per_sec = |n: u64| {
+        if exec_secs > 0.0 {
+            (n as f64 / exec_secs) as u64
+        } else {
+            0
+        }
+    };
     let _ = write!(
         out,
         concat!(
@@ -107,11 +113,20 @@ pub fn stats_obj(out: &mut String, st: &ScanStats, exec_secs: f64, returned: usi
 
 /// A `streams` response. With `categorize`, streams are keyed by their
 /// indexed labels and every entry carries its metadata and parsed labels.
-pub fn streams_response(hits: &[LogHit], categorize: bool, st: &ScanStats, exec_secs: f64) -> String {
+pub fn streams_response(
+    hits: &[LogHit],
+    categorize: bool,
+    st: &ScanStats,
+    exec_secs: f64,
+) -> String {
     // Group in first-seen order, then sort streams by label set.
     let mut groups: BTreeMap<String, (LabelSet, Vec<usize>)> = BTreeMap::new();
     for (i, h) in hits.iter().enumerate() {
-        let l = if categorize { &h.entry.stream } else { &h.entry.labels };
+        let l = if categorize {
+            &h.entry.stream
+        } else {
+            &h.entry.labels
+        };
         groups
             .entry(l.to_string())
             .or_insert_with(|| (l.clone(), Vec::new()))
@@ -172,7 +187,9 @@ pub fn metric_response(v: &QueryValue, st: &ScanStats, exec_secs: f64) -> String
     match v {
         QueryValue::Matrix(series) => {
             returned = series.len();
-            out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
+            out.push_str(
+                "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[",
+            );
             for (i, s) in series.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
@@ -195,7 +212,9 @@ pub fn metric_response(v: &QueryValue, st: &ScanStats, exec_secs: f64) -> String
         }
         QueryValue::Vector(samples) => {
             returned = samples.len();
-            out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[");
+            out.push_str(
+                "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[",
+            );
             for (i, s) in samples.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
@@ -211,7 +230,9 @@ pub fn metric_response(v: &QueryValue, st: &ScanStats, exec_secs: f64) -> String
         }
         QueryValue::Scalar { ts, value } => {
             returned = 1;
-            out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[");
+            out.push_str(
+                "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[",
+            );
             // Loki answers an instant scalar with a millisecond timestamp.
             let _ = write!(out, "{}", ts.div_euclid(1_000_000));
             out.push(',');

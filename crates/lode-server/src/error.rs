@@ -48,9 +48,9 @@ impl ApiError {
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> ApiError {
         match e {
-            StorageError::Invalid(m) | StorageError::PartialReject(m) | StorageError::QueryLimit(m) => {
-                ApiError::BadRequest(m)
-            }
+            StorageError::Invalid(m)
+            | StorageError::PartialReject(m)
+            | StorageError::QueryLimit(m) => ApiError::BadRequest(m),
             StorageError::RateLimited(m) => ApiError::TooManyRequests(m),
             StorageError::Logql(e) => e.into(),
             e @ (StorageError::DiskFull(_) | StorageError::Unavailable(_)) => {
@@ -89,8 +89,14 @@ impl IntoResponse for ApiError {
         body.push('\n');
         let mut r = (status, body).into_response();
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
         r
     }
 }

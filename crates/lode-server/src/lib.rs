@@ -28,7 +28,10 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/loki/api/v1/push", post(push::push))
         .route("/api/prom/push", post(push::push_legacy))
-        .route("/loki/api/v1/query_range", get(query::query_range).post(query::query_range))
+        .route(
+            "/loki/api/v1/query_range",
+            get(query::query_range).post(query::query_range),
+        )
         .route("/loki/api/v1/query", get(query::query).post(query::query))
         .route("/loki/api/v1/labels", get(meta::labels).post(meta::labels))
         .route("/loki/api/v1/label", get(meta::labels).post(meta::labels))
@@ -37,8 +40,14 @@ pub fn router(state: SharedState) -> Router {
             get(meta::label_values).post(meta::label_values),
         )
         .route("/loki/api/v1/series", get(meta::series).post(meta::series))
-        .route("/loki/api/v1/index/stats", get(volume::index_stats).post(volume::index_stats))
-        .route("/loki/api/v1/index/volume", get(volume::volume).post(volume::volume))
+        .route(
+            "/loki/api/v1/index/stats",
+            get(volume::index_stats).post(volume::index_stats),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(volume::volume).post(volume::volume),
+        )
         .route(
             "/loki/api/v1/index/volume_range",
             get(volume::volume_range).post(volume::volume_range),

@@ -65,18 +65,62 @@ impl Metrics {
             rss: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("lode_query_duration_seconds", "Request latency by endpoint", m.query_duration.clone());
-        registry.register("lode_requests", "HTTP requests by endpoint and status", m.requests.clone());
+        registry.register(
+            "lode_query_duration_seconds",
+            "Request latency by endpoint",
+            m.query_duration.clone(),
+        );
+        registry.register(
+            "lode_requests",
+            "HTTP requests by endpoint and status",
+            m.requests.clone(),
+        );
         registry.register("lode_ingested_lines", "Log lines accepted", m.lines.clone());
-        registry.register("lode_ingested_bytes", "Bytes of log lines accepted", m.bytes.clone());
-        registry.register("lode_wal_syncs", "Write-ahead log fsyncs (one per group commit)", m.wal_syncs.clone());
-        registry.register("lode_flushes", "Head flushes into chunk files", m.flushes.clone());
-        registry.register("lode_rejected_entries", "Entries or streams refused by validation or limits", m.rejected.clone());
-        registry.register("lode_active_streams", "Streams held in the index", m.streams.clone());
-        registry.register("lode_disk_bytes", "Bytes on disk (chunk files and WAL)", m.disk_bytes.clone());
-        registry.register("lode_unflushed_bytes", "Bytes in memory not yet in chunk files", m.unflushed.clone());
-        registry.register("lode_chunk_files", "Live chunk files", m.chunk_files.clone());
-        registry.register("process_resident_memory_bytes", "Resident memory", m.rss.clone());
+        registry.register(
+            "lode_ingested_bytes",
+            "Bytes of log lines accepted",
+            m.bytes.clone(),
+        );
+        registry.register(
+            "lode_wal_syncs",
+            "Write-ahead log fsyncs (one per group commit)",
+            m.wal_syncs.clone(),
+        );
+        registry.register(
+            "lode_flushes",
+            "Head flushes into chunk files",
+            m.flushes.clone(),
+        );
+        registry.register(
+            "lode_rejected_entries",
+            "Entries or streams refused by validation or limits",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "lode_active_streams",
+            "Streams held in the index",
+            m.streams.clone(),
+        );
+        registry.register(
+            "lode_disk_bytes",
+            "Bytes on disk (chunk files and WAL)",
+            m.disk_bytes.clone(),
+        );
+        registry.register(
+            "lode_unflushed_bytes",
+            "Bytes in memory not yet in chunk files",
+            m.unflushed.clone(),
+        );
+        registry.register(
+            "lode_chunk_files",
+            "Live chunk files",
+            m.chunk_files.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory",
+            m.rss.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -111,7 +155,11 @@ impl Metrics {
 pub fn resident_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }

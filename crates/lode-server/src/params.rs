@@ -59,11 +59,14 @@ pub fn parse_time(s: &str) -> ApiResult<i64> {
         }
     }
     if let Ok(n) = s.parse::<i64>() {
-        return Ok(if s.len() <= 10 { n.saturating_mul(1_000_000_000) } else { n });
+        return Ok(if s.len() <= 10 {
+            n.saturating_mul(1_000_000_000)
+        } else {
+            n
+        });
     }
-    parse_rfc3339(s).ok_or_else(|| {
-        ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid timestamp"))
-    })
+    parse_rfc3339(s)
+        .ok_or_else(|| ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid timestamp")))
 }
 
 /// RFC3339 with optional fraction and offset.
@@ -78,7 +81,14 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         return None;
     }
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[13] != b':' || b[16] != b':' || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    if b[13] != b':'
+        || b[16] != b':'
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -144,7 +154,9 @@ pub fn time_range(p: &Params) -> ApiResult<(i64, i64)> {
     let since = match p.get("since") {
         Some(s) => parse_duration(s)
             .map(|d| d.as_nanos() as i64)
-            .ok_or_else(|| ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid duration")))?,
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid duration"))
+            })?,
         None => 3600 * 1_000_000_000,
     };
     let start = match p.get("start") {
@@ -161,13 +173,31 @@ mod tests {
     #[test]
     fn time_formats() {
         assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000_000_000_000);
-        assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000_500_000_000);
-        assert_eq!(parse_time("1700000000.0001").unwrap(), 1_700_000_000_000_000_000);
-        assert_eq!(parse_time("1700000000123456789").unwrap(), 1_700_000_000_123_456_789);
+        assert_eq!(
+            parse_time("1700000000.5").unwrap(),
+            1_700_000_000_500_000_000
+        );
+        assert_eq!(
+            parse_time("1700000000.0001").unwrap(),
+            1_700_000_000_000_000_000
+        );
+        assert_eq!(
+            parse_time("1700000000123456789").unwrap(),
+            1_700_000_000_123_456_789
+        );
         assert_eq!(parse_time("4000000000").unwrap(), 4_000_000_000_000_000_000);
-        assert_eq!(parse_time("2024-05-01T12:00:00Z").unwrap(), 1_714_564_800_000_000_000);
-        assert_eq!(parse_time("2024-05-01T12:00:00.123Z").unwrap(), 1_714_564_800_123_000_000);
-        assert_eq!(parse_time("2024-05-01T14:00:00+02:00").unwrap(), 1_714_564_800_000_000_000);
+        assert_eq!(
+            parse_time("2024-05-01T12:00:00Z").unwrap(),
+            1_714_564_800_000_000_000
+        );
+        assert_eq!(
+            parse_time("2024-05-01T12:00:00.123Z").unwrap(),
+            1_714_564_800_123_000_000
+        );
+        assert_eq!(
+            parse_time("2024-05-01T14:00:00+02:00").unwrap(),
+            1_714_564_800_000_000_000
+        );
         assert!(parse_time("yesterday").is_err());
     }
 
@@ -181,7 +211,11 @@ mod tests {
 
     #[test]
     fn form_and_query_merge() {
-        let p = Params::parse(Some("query=%7Ba%3D%22b%22%7D&limit=5"), Some(b"limit=7&direction=forward")).unwrap();
+        let p = Params::parse(
+            Some("query=%7Ba%3D%22b%22%7D&limit=5"),
+            Some(b"limit=7&direction=forward"),
+        )
+        .unwrap();
         assert_eq!(p.get("query"), Some("{a=\"b\"}"));
         assert_eq!(p.get("limit"), Some("5"));
         assert_eq!(p.get("direction"), Some("forward"));

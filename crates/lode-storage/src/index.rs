@@ -23,10 +23,11 @@ pub struct CompiledMatcher {
 impl CompiledMatcher {
     pub fn new(m: &Matcher) -> Result<CompiledMatcher> {
         let re = match m.op {
-            MatchOp::Re | MatchOp::Nre => Some(
-                Regex::new(&format!("^(?s:{})$", m.value))
-                    .map_err(|e| lode_logql::Error::Invalid(format!("invalid regex {:?}: {e}", m.value)))?,
-            ),
+            MatchOp::Re | MatchOp::Nre => {
+                Some(Regex::new(&format!("^(?s:{})$", m.value)).map_err(|e| {
+                    lode_logql::Error::Invalid(format!("invalid regex {:?}: {e}", m.value))
+                })?)
+            }
             _ => None,
         };
         Ok(CompiledMatcher {
@@ -141,7 +142,10 @@ mod tests {
         let l = LabelSet::from_pairs([("app", "grafana"), ("ns", "monitoring")]);
         assert!(m("app", MatchOp::Eq, "grafana").matches_labels(&l));
         assert!(m("app", MatchOp::Re, "graf.*").matches_labels(&l));
-        assert!(!m("app", MatchOp::Re, "graf").matches_labels(&l), "anchored");
+        assert!(
+            !m("app", MatchOp::Re, "graf").matches_labels(&l),
+            "anchored"
+        );
         assert!(m("missing", MatchOp::Neq, "x").matches_labels(&l));
         assert!(m("missing", MatchOp::Re, ".*").matches_labels(&l));
         assert!(!m("missing", MatchOp::Re, ".+").matches_labels(&l));
@@ -155,7 +159,10 @@ mod tests {
         ix.add(1, &LabelSet::from_pairs([("app", "b"), ("ns", "x")]));
         ix.add(2, &LabelSet::from_pairs([("app", "c"), ("ns", "y")]));
         assert_eq!(ix.candidates(&[m("app", MatchOp::Eq, "b")]), Some(vec![1]));
-        assert_eq!(ix.candidates(&[m("app", MatchOp::Re, "a|c")]), Some(vec![0, 2]));
+        assert_eq!(
+            ix.candidates(&[m("app", MatchOp::Re, "a|c")]),
+            Some(vec![0, 2])
+        );
         assert_eq!(ix.candidates(&[m("app", MatchOp::Neq, "a")]), None);
         assert_eq!(
             ix.candidates(&[m("ns", MatchOp::Eq, "x"), m("app", MatchOp::Eq, "a")]),

@@ -95,7 +95,8 @@ pub fn validate(
     for mut s in streams {
         let labels = LabelSet::from_pairs(s.labels.iter().cloned());
         let text = labels.to_string();
-        if limits.max_label_names_per_series > 0 && labels.len() > limits.max_label_names_per_series {
+        if limits.max_label_names_per_series > 0 && labels.len() > limits.max_label_names_per_series
+        {
             out.errors.push(format!(
                 "entry for stream '{text}' has {} label names; limit {}",
                 labels.len(),
@@ -103,12 +104,18 @@ pub fn validate(
             ));
             continue;
         }
-        if let Some((k, _)) = labels.iter().find(|(k, _)| k.len() > limits.max_label_name_length) {
+        if let Some((k, _)) = labels
+            .iter()
+            .find(|(k, _)| k.len() > limits.max_label_name_length)
+        {
             out.errors
                 .push(format!("stream '{text}' has label name too long: '{k}'"));
             continue;
         }
-        if let Some((_, v)) = labels.iter().find(|(_, v)| v.len() > limits.max_label_value_length) {
+        if let Some((_, v)) = labels
+            .iter()
+            .find(|(_, v)| v.len() > limits.max_label_value_length)
+        {
             out.errors
                 .push(format!("stream '{text}' has label value too long: '{v}'"));
             continue;
@@ -209,7 +216,9 @@ mod tests {
         );
         assert_eq!(v.accepted_lines, 1);
         assert_eq!(v.errors.len(), 2);
-        assert!(v.errors[0].starts_with("max entry size '5' bytes exceeded for stream '{app=\"a\"}'"));
+        assert!(
+            v.errors[0].starts_with("max entry size '5' bytes exceeded for stream '{app=\"a\"}'")
+        );
         assert!(v.errors[1].contains("timestamp too old: 1970-01-01T00:00:00.000000000Z"));
     }
 
@@ -240,13 +249,23 @@ mod tests {
             max_line_size_truncate: true,
             ..Default::default()
         };
-        let v = validate("f", vec![stream("a", &[(NOW, "abcdef")])], &limits, NOW, 0, |_| false);
+        let v = validate(
+            "f",
+            vec![stream("a", &[(NOW, "abcdef")])],
+            &limits,
+            NOW,
+            0,
+            |_| false,
+        );
         assert_eq!(v.streams[0].1.entries[0].line, "abcd");
     }
 
     #[test]
     fn dates() {
         assert_eq!(fmt_ts(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(fmt_ts(1_709_251_200_000_000_001), "2024-03-01T00:00:00.000000001Z");
+        assert_eq!(
+            fmt_ts(1_709_251_200_000_000_001),
+            "2024-03-01T00:00:00.000000001Z"
+        );
     }
 }

@@ -11,7 +11,13 @@ use std::collections::BTreeSet;
 impl Store {
     /// Streams (label sets) matching any of `selectors` (all streams when
     /// `selectors` is empty) with data in `[start, end]`.
-    pub fn series(&self, tenant: &str, selectors: &[Vec<Matcher>], start: i64, end: i64) -> Result<Vec<LabelSet>> {
+    pub fn series(
+        &self,
+        tenant: &str,
+        selectors: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<LabelSet>> {
         let Some(t) = self.tenant(tenant) else {
             return Ok(Vec::new());
         };
@@ -36,7 +42,10 @@ impl Store {
                 .candidates(ms)
                 .unwrap_or_else(|| (0..t.streams.len() as u32).collect());
             for id in ids {
-                if ms.iter().all(|m| m.matches_labels(&t.streams[id as usize].labels)) {
+                if ms
+                    .iter()
+                    .all(|m| m.matches_labels(&t.streams[id as usize].labels))
+                {
                     consider(id);
                 }
             }
@@ -46,7 +55,13 @@ impl Store {
 
     /// Label names of streams with data in `[start, end]`, optionally only
     /// of streams matching `selector`.
-    pub fn label_names(&self, tenant: &str, selector: Option<&[Matcher]>, start: i64, end: i64) -> Result<Vec<String>> {
+    pub fn label_names(
+        &self,
+        tenant: &str,
+        selector: Option<&[Matcher]>,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>> {
         let sel: Vec<Vec<Matcher>> = selector.map(|s| vec![s.to_vec()]).unwrap_or_default();
         let mut names = BTreeSet::new();
         for l in self.series(tenant, &sel, start, end)? {
@@ -113,7 +128,11 @@ impl Store {
         };
         let ms = compile_all(matchers)?;
         let streams = crate::query::select_sources(&t, &ms, start, end);
-        let buckets = if step > 0 { ((end - start) / step + 1).max(1) as usize } else { 1 };
+        let buckets = if step > 0 {
+            ((end - start) / step + 1).max(1) as usize
+        } else {
+            1
+        };
         let bucket = |ts: i64| -> usize {
             if step > 0 {
                 (((ts - start) / step) as usize).min(buckets - 1)
@@ -129,7 +148,9 @@ impl Store {
             for (src, min, max) in &s.sources {
                 stats.chunks += 1;
                 match src {
-                    crate::query::Source::Block(b) if *min >= start && *max <= end && bucket(*min) == bucket(*max) => {
+                    crate::query::Source::Block(b)
+                        if *min >= start && *max <= end && bucket(*min) == bucket(*max) =>
+                    {
                         v[bucket(*min)] += b.line_bytes();
                         stats.entries += u64::from(b.entries());
                         stats.bytes += b.line_bytes();
@@ -159,7 +180,13 @@ impl Store {
     }
 
     /// `index/stats`: streams, blocks, entries and bytes a selector covers.
-    pub fn index_stats(&self, tenant: &str, matchers: &[Matcher], start: i64, end: i64) -> Result<IndexStats> {
+    pub fn index_stats(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<IndexStats> {
         Ok(self.stream_volumes(tenant, matchers, start, end, 0)?.1)
     }
 
@@ -175,7 +202,8 @@ impl Store {
         group: &VolumeGroup,
     ) -> Result<Vec<(LabelSet, Vec<u64>)>> {
         let (streams, _) = self.stream_volumes(tenant, matchers, start, end, step)?;
-        let mut groups: std::collections::HashMap<LabelSet, Vec<u64>> = std::collections::HashMap::new();
+        let mut groups: std::collections::HashMap<LabelSet, Vec<u64>> =
+            std::collections::HashMap::new();
         let mut add = |key: LabelSet, v: &[u64]| {
             let e = groups.entry(key).or_insert_with(|| vec![0; v.len()]);
             for (a, b) in e.iter_mut().zip(v) {

@@ -163,7 +163,8 @@ impl Inner {
                 if st.head_bytes >= self.opts.block_target_bytes {
                     let raw = st.head_bytes as u64;
                     if let Some(b) = st.cut(self.opts.compression)? {
-                        self.unflushed.fetch_add(b.payload.len() as u64, Ordering::Relaxed);
+                        self.unflushed
+                            .fetch_add(b.payload.len() as u64, Ordering::Relaxed);
                     }
                     self.unflushed.fetch_sub(raw, Ordering::Relaxed);
                 }
@@ -172,7 +173,12 @@ impl Inner {
         Ok(())
     }
 
-    fn writer_loop(self: Arc<Self>, rx: mpsc::Receiver<WriteOp>, mut wal: WalWriter, mut next_seq: u64) {
+    fn writer_loop(
+        self: Arc<Self>,
+        rx: mpsc::Receiver<WriteOp>,
+        mut wal: WalWriter,
+        mut next_seq: u64,
+    ) {
         let mut buf = Vec::with_capacity(1 << 20);
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
@@ -190,7 +196,12 @@ impl Inner {
             buf.clear();
             let first_seq = next_seq;
             for op in &batch {
-                wal::encode_record(&mut buf, next_seq, &op.tenant, op.streams.iter().map(|(_, s)| s));
+                wal::encode_record(
+                    &mut buf,
+                    next_seq,
+                    &op.tenant,
+                    op.streams.iter().map(|(_, s)| s),
+                );
                 next_seq += 1;
             }
             if let Err(e) = wal.append(&buf, self.opts.fsync) {
@@ -210,14 +221,17 @@ impl Inner {
             if self.opts.fsync {
                 self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
             }
-            self.counters.wal_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            self.counters
+                .wal_bytes
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
             let mut results = Vec::with_capacity(batch.len());
             {
                 let _g = self.apply_lock.lock();
                 for (i, op) in batch.iter_mut().enumerate() {
                     let streams = std::mem::take(&mut op.streams);
                     results.push(self.apply(&op.tenant, streams));
-                    self.applied_seq.store(first_seq + i as u64, Ordering::Release);
+                    self.applied_seq
+                        .store(first_seq + i as u64, Ordering::Release);
                 }
             }
             for (op, r) in batch.into_iter().zip(results) {
@@ -254,7 +268,8 @@ impl Inner {
                 for (id, s) in t.streams.iter_mut().enumerate() {
                     let raw = s.head_bytes as u64;
                     if let Some(b) = s.cut(self.opts.compression)? {
-                        self.unflushed.fetch_add(b.payload.len() as u64, Ordering::Relaxed);
+                        self.unflushed
+                            .fetch_add(b.payload.len() as u64, Ordering::Relaxed);
                         self.unflushed.fetch_sub(raw, Ordering::Relaxed);
                     }
                     let mems: Vec<Arc<MemBlock>> = s
@@ -284,7 +299,8 @@ impl Inner {
         let mut written = Vec::new();
         for (tenant, tw) in work {
             let dir = tenant_dir(data, &tenant);
-            fs::create_dir_all(&dir).map_err(|e| StorageError::from_io("creating tenant dir", e))?;
+            fs::create_dir_all(&dir)
+                .map_err(|e| StorageError::from_io("creating tenant dir", e))?;
             let id = manifest.next_file_id;
             manifest.next_file_id += 1;
             let path = chunk_path(data, &tenant, id);
@@ -293,7 +309,14 @@ impl Inner {
             for (sid, labels, mems) in &tw {
                 let fs_id = w.stream(labels.as_slice());
                 for m in mems {
-                    w.add_block(fs_id, &m.payload, m.min_ts, m.max_ts, m.entries, m.line_bytes)?;
+                    w.add_block(
+                        fs_id,
+                        &m.payload,
+                        m.min_ts,
+                        m.max_ts,
+                        m.entries,
+                        m.line_bytes,
+                    )?;
                     placed.push((*sid, m.clone(), (w.block_count() - 1) as u32));
                 }
             }
@@ -565,7 +588,8 @@ impl Store {
     }
 
     pub fn stats(&self) -> StoreStats {
-        let tenants: Vec<Arc<RwLock<Tenant>>> = self.inner.tenants.read().values().cloned().collect();
+        let tenants: Vec<Arc<RwLock<Tenant>>> =
+            self.inner.tenants.read().values().cloned().collect();
         let streams = tenants.iter().map(|t| t.read().streams.len() as u64).sum();
         let m = self.inner.manifest.lock().clone();
         let mut disk = dir_size(&self.inner.opts.data_dir.join("wal"));

@@ -48,10 +48,14 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Op
                 return Ok(v);
             }
             i += 1;
-            args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
+            args.get(i)
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag {
-            "--config" | "-config" | "-config.file" | "--config.file" => o.config_file = Some(value()?),
+            "--config" | "-config" | "-config.file" | "--config.file" => {
+                o.config_file = Some(value()?)
+            }
             "--listen" | "-listen" => o.listen = Some(value()?),
             "--data-dir" | "-data-dir" => o.data_dir = Some(value()?),
             "--check-config" | "-check-config" => o.command = Command::CheckConfig(value()?),
@@ -77,7 +81,11 @@ mod tests {
         let o = parse(&args(&[]), |_| None).unwrap();
         assert_eq!(o.command, Command::Serve);
         assert_eq!(o.config_file, None);
-        let o = parse(&args(&["-config.file=/etc/lode.yaml", "--listen", "127.0.0.1:3101"]), |_| None).unwrap();
+        let o = parse(
+            &args(&["-config.file=/etc/lode.yaml", "--listen", "127.0.0.1:3101"]),
+            |_| None,
+        )
+        .unwrap();
         assert_eq!(o.config_file.as_deref(), Some("/etc/lode.yaml"));
         assert_eq!(o.listen.as_deref(), Some("127.0.0.1:3101"));
     }
@@ -85,9 +93,15 @@ mod tests {
     #[test]
     fn env_then_flags() {
         let env = |k: &str| (k == "LODE_DATA_DIR").then(|| "/env".to_string());
-        assert_eq!(parse(&args(&[]), env).unwrap().data_dir.as_deref(), Some("/env"));
         assert_eq!(
-            parse(&args(&["--data-dir=/flag"]), env).unwrap().data_dir.as_deref(),
+            parse(&args(&[]), env).unwrap().data_dir.as_deref(),
+            Some("/env")
+        );
+        assert_eq!(
+            parse(&args(&["--data-dir=/flag"]), env)
+                .unwrap()
+                .data_dir
+                .as_deref(),
             Some("/flag")
         );
     }
@@ -97,7 +111,9 @@ mod tests {
         assert!(parse(&args(&["--bogus"]), |_| None).is_err());
         assert!(parse(&args(&["--config"]), |_| None).is_err());
         assert_eq!(
-            parse(&args(&["--check-config", "x.yaml"]), |_| None).unwrap().command,
+            parse(&args(&["--check-config", "x.yaml"]), |_| None)
+                .unwrap()
+                .command,
             Command::CheckConfig("x.yaml".into())
         );
     }

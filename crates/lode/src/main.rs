@@ -22,7 +22,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Version => {
-            println!("lode {} (Loki API {})", env!("CARGO_PKG_VERSION"), lode_server::routes::ops::LOKI_VERSION);
+            println!(
+                "lode {} (Loki API {})",
+                env!("CARGO_PKG_VERSION"),
+                lode_server::routes::ops::LOKI_VERSION
+            );
             ExitCode::SUCCESS
         }
         Command::CheckConfig(ref path) => match Config::from_file(path) {
@@ -70,8 +74,14 @@ fn serve(opts: Options) -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lode: cannot start runtime: {e}");

@@ -33,7 +33,9 @@ pub async fn labels(
     let tenant = tenant(&state, &headers)?;
     let (start, end) = time_range(&p)?;
     let sel = selector_param(&p, "query")?;
-    let names = state.store.label_names(&tenant, sel.as_deref(), start, end)?;
+    let names = state
+        .store
+        .label_names(&tenant, sel.as_deref(), start, end)?;
     Ok(json_response(string_list(&names)))
 }
 
@@ -75,14 +77,18 @@ pub async fn series(
         match lode_logql::parse(m)? {
             lode_logql::Expr::Log(l) => selectors.push(l.selector),
             lode_logql::Expr::Metric(_) => {
-                return Err(ApiError::BadRequest("only label matchers are supported".into()))
+                return Err(ApiError::BadRequest(
+                    "only label matchers are supported".into(),
+                ))
             }
         }
     }
     if all {
         selectors.clear();
     } else if selectors.is_empty() {
-        return Err(ApiError::BadRequest("at least one match[] argument must be provided".into()));
+        return Err(ApiError::BadRequest(
+            "at least one match[] argument must be provided".into(),
+        ));
     }
     let series = state.store.series(&tenant, &selectors, start, end)?;
     let mut out = String::from("{\"status\":\"success\",\"data\":[");

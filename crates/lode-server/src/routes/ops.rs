@@ -41,8 +41,10 @@ pub async fn buildinfo() -> Response {
 
 pub async fn config(State(state): State<SharedState>) -> Response {
     let mut r = state.config.to_yaml().into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 

@@ -15,13 +15,22 @@ fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str>
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn ingest(state: SharedState, headers: HeaderMap, body: Bytes, legacy: bool) -> ApiResult<StatusCode> {
+async fn ingest(
+    state: SharedState,
+    headers: HeaderMap,
+    body: Bytes,
+    legacy: bool,
+) -> ApiResult<StatusCode> {
     let started = Instant::now();
     let tenant = tenant(&state, &headers)?;
     let ct = header_str(&headers, header::CONTENT_TYPE).map(str::to_owned);
     let ce = header_str(&headers, header::CONTENT_ENCODING).map(str::to_owned);
     let streams = tokio::task::spawn_blocking(move || {
-        let req = if legacy && ct.as_deref().is_some_and(|c| c.starts_with("application/json")) {
+        let req = if legacy
+            && ct
+                .as_deref()
+                .is_some_and(|c| c.starts_with("application/json"))
+        {
             lode_proto::decode_legacy_json(&body)
         } else {
             let opts = lode_proto::DecodeOptions {
@@ -59,10 +68,18 @@ async fn ingest(state: SharedState, headers: HeaderMap, body: Bytes, legacy: boo
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn push(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
+pub async fn push(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     ingest(state, headers, body, false).await
 }
 
-pub async fn push_legacy(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
+pub async fn push_legacy(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     ingest(state, headers, body, true).await
 }

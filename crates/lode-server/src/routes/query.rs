@@ -22,8 +22,10 @@ const MAX_SOURCE_SERIES: usize = 100_000;
 
 pub fn json_response(body: String) -> Response {
     let mut r = body.into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
     r
 }
 
@@ -35,7 +37,9 @@ fn limit(p: &Params, state: &AppState) -> ApiResult<usize> {
         None => 100,
     };
     if limit <= 0 {
-        return Err(ApiError::BadRequest("limit must be a positive value".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be a positive value".into(),
+        ));
     }
     let max = state.config.limits_config.max_entries_limit_per_query;
     if limit as usize > max {
@@ -135,7 +139,9 @@ async fn log_query(
     })
     .await?;
     let secs = started.elapsed().as_secs_f64();
-    Ok(json_response(streams_response(&hits, categorize, &stats, secs)))
+    Ok(json_response(streams_response(
+        &hits, categorize, &stats, secs,
+    )))
 }
 
 async fn metric_query(
@@ -189,7 +195,17 @@ pub async fn query_range(
     let r = match expr {
         Expr::Log(log) => {
             check_length(&state, start, end)?;
-            log_query(state.clone(), tenant, log, start, end, limit, dir, categorize(&headers)).await
+            log_query(
+                state.clone(),
+                tenant,
+                log,
+                start,
+                end,
+                limit,
+                dir,
+                categorize(&headers),
+            )
+            .await
         }
         Expr::Metric(m) => {
             let step = match p.get("step") {

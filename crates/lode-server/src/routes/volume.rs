@@ -14,7 +14,8 @@ use lode_storage::meta::VolumeGroup;
 use std::fmt::Write;
 
 fn selector(p: &Params) -> ApiResult<Vec<Matcher>> {
-    selector_param(p, "query")?.ok_or_else(|| ApiError::BadRequest("query parameter is required".into()))
+    selector_param(p, "query")?
+        .ok_or_else(|| ApiError::BadRequest("query parameter is required".into()))
 }
 
 pub async fn index_stats(
@@ -38,7 +39,12 @@ pub async fn index_stats(
 fn group(p: &Params, sel: &[Matcher]) -> VolumeGroup {
     let targets: Vec<String> = p
         .get("targetLabels")
-        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let mut names = if targets.is_empty() {
         let mut n: Vec<String> = sel.iter().map(|m| m.name.clone()).collect();
@@ -62,12 +68,21 @@ fn limit(p: &Params) -> ApiResult<usize> {
         Some(s) => match s.parse::<usize>() {
             Ok(0) => Ok(100),
             Ok(n) => Ok(n.min(1000)),
-            Err(_) => Err(ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid limit"))),
+            Err(_) => Err(ApiError::BadRequest(format!(
+                "cannot parse \"{s}\" to a valid limit"
+            ))),
         },
     }
 }
 
-async fn volume_common(state: SharedState, method: Method, uri: Uri, headers: HeaderMap, body: Bytes, range: bool) -> ApiResult<Response> {
+async fn volume_common(
+    state: SharedState,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    range: bool,
+) -> ApiResult<Response> {
     let p = params(&method, &uri, &headers, &body)?;
     let tenant = tenant(&state, &headers)?;
     let (start, end) = time_range(&p)?;
@@ -88,9 +103,10 @@ async fn volume_common(state: SharedState, method: Method, uri: Uri, headers: He
     }
     let g = group(&p, &sel);
     let st = state.clone();
-    let groups = tokio::task::spawn_blocking(move || st.store.volume(&tenant, &sel, start, end, step, &g))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let groups =
+        tokio::task::spawn_blocking(move || st.store.volume(&tenant, &sel, start, end, step, &g))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
     let mut out = String::from("{\"status\":\"success\",\"data\":{\"resultType\":\"");
     out.push_str(if range { "matrix" } else { "vector" });
     out.push_str("\",\"result\":[");
@@ -128,10 +144,22 @@ async fn volume_common(state: SharedState, method: Method, uri: Uri, headers: He
     Ok(json_response(out))
 }
 
-pub async fn volume(State(state): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn volume(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     volume_common(state, method, uri, headers, body, false).await
 }
 
-pub async fn volume_range(State(state): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn volume_range(
+    State(state): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     volume_common(state, method, uri, headers, body, true).await
 }

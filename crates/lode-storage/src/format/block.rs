@@ -23,7 +23,11 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
     put_uvarint(&mut meta, entries.len() as u64);
     let mut prev = 0i64;
     for (i, e) in entries.iter().enumerate() {
-        let d = if i == 0 { e.ts } else { e.ts.wrapping_sub(prev) };
+        let d = if i == 0 {
+            e.ts
+        } else {
+            e.ts.wrapping_sub(prev)
+        };
         put_ivarint(&mut meta, d);
         prev = e.ts;
     }
@@ -95,12 +99,7 @@ impl DecodedBlock {
 /// cannot make us allocate without bound.
 const MAX_SECTION: u64 = 1 << 30;
 
-fn section(
-    r: &mut Reader<'_>,
-    codec: u8,
-    clen: u64,
-    rlen: u64,
-) -> Result<Vec<u8>, StorageError> {
+fn section(r: &mut Reader<'_>, codec: u8, clen: u64, rlen: u64) -> Result<Vec<u8>, StorageError> {
     if rlen > MAX_SECTION {
         return Err(StorageError::Corrupt("block section too large".into()));
     }
@@ -111,7 +110,9 @@ fn section(
             let out = zstd::bulk::decompress(raw, rlen as usize)
                 .map_err(|e| StorageError::Corrupt(format!("block decompression: {e}")))?;
             if out.len() as u64 != rlen {
-                return Err(StorageError::Corrupt("block section length mismatch".into()));
+                return Err(StorageError::Corrupt(
+                    "block section length mismatch".into(),
+                ));
             }
             Ok(out)
         }
@@ -146,7 +147,9 @@ fn read_ts_lens(m: &mut Reader<'_>) -> Result<(Vec<i64>, Vec<u32>), StorageError
     }
     let mut lens = Vec::with_capacity(n.min(1 << 20));
     for _ in 0..n {
-        lens.push(u32::try_from(m.uvarint()?).map_err(|_| StorageError::Corrupt("line length".into()))?);
+        lens.push(
+            u32::try_from(m.uvarint()?).map_err(|_| StorageError::Corrupt("line length".into()))?,
+        );
     }
     Ok((ts, lens))
 }
@@ -177,7 +180,8 @@ pub fn decode_block(payload: &[u8]) -> Result<DecodedBlock, StorageError> {
     offsets.push(0u32);
     for l in &lens {
         off += u64::from(*l);
-        offsets.push(u32::try_from(off).map_err(|_| StorageError::Corrupt("block too large".into()))?);
+        offsets
+            .push(u32::try_from(off).map_err(|_| StorageError::Corrupt("block too large".into()))?);
     }
     if off != lines.len() as u64 {
         return Err(StorageError::Corrupt("line lengths do not add up".into()));
@@ -202,7 +206,10 @@ mod tests {
         Entry {
             ts,
             line: line.to_string(),
-            structured_metadata: sm.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            structured_metadata: sm
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
         }
     }
 
@@ -211,7 +218,11 @@ mod tests {
         let es = vec![
             entry(10, "hello", &[("detected_level", "info")]),
             entry(10, "", &[]),
-            entry(25, "wörld ✓", &[("trace_id", "abc"), ("detected_level", "error")]),
+            entry(
+                25,
+                "wörld ✓",
+                &[("trace_id", "abc"), ("detected_level", "error")],
+            ),
         ];
         for c in [Compression::None, Compression::Zstd(3)] {
             let b = encode_block(&es, c).unwrap();
@@ -220,7 +231,10 @@ mod tests {
             assert_eq!(d.line(0), "hello");
             assert_eq!(d.line(1), "");
             assert_eq!(d.line(2), "wörld ✓");
-            assert_eq!(d.metadata[2][0], ("trace_id".to_string(), "abc".to_string()));
+            assert_eq!(
+                d.metadata[2][0],
+                ("trace_id".to_string(), "abc".to_string())
+            );
             let (ts, lens) = decode_meta(&b).unwrap();
             assert_eq!(ts, d.ts);
             assert_eq!(lens, vec![5, 0, 9]);

@@ -65,7 +65,8 @@ impl Manifest {
         let tmp: PathBuf = dir.join("MANIFEST.json.tmp");
         let io = |e| StorageError::from_io("writing manifest", e);
         let mut f = File::create(&tmp).map_err(io)?;
-        let body = serde_json::to_vec_pretty(self).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let body =
+            serde_json::to_vec_pretty(self).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         f.write_all(&body).map_err(io)?;
         f.sync_all().map_err(io)?;
         drop(f);

@@ -51,7 +51,10 @@ impl<'a> Reader<'a> {
         let mut v: u64 = 0;
         let mut shift = 0u32;
         loop {
-            let b = *self.buf.get(self.pos).ok_or_else(|| Self::corrupt("varint"))?;
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| Self::corrupt("varint"))?;
             self.pos += 1;
             if shift >= 64 {
                 return Err(Self::corrupt("varint"));
@@ -80,8 +83,14 @@ impl<'a> Reader<'a> {
     }
 
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], StorageError> {
-        let end = self.pos.checked_add(n).ok_or_else(|| Self::corrupt("length"))?;
-        let s = self.buf.get(self.pos..end).ok_or_else(|| Self::corrupt("length"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| Self::corrupt("length"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| Self::corrupt("length"))?;
         self.pos = end;
         Ok(s)
     }

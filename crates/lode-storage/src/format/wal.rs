@@ -238,10 +238,10 @@ impl WalWriter {
     /// Writes framed records; on failure the segment is cut back so that
     /// no partial record stays behind.
     pub fn append(&mut self, bytes: &[u8], sync: bool) -> Result<()> {
-        let res = self
-            .file
-            .write_all(bytes)
-            .and_then(|_| if sync { self.file.sync_data() } else { Ok(()) });
+        let res =
+            self.file
+                .write_all(bytes)
+                .and_then(|_| if sync { self.file.sync_data() } else { Ok(()) });
         match res {
             Ok(()) => {
                 self.len += bytes.len() as u64;
