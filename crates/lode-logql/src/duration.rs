@@ -212,12 +212,13 @@ pub fn format_duration(ns: i64) -> String {
         return "0s".into();
     }
     if ns < 0 {
-        return format!("-{}", format_abs(ns.unsigned_abs()));
+        // Only Go's syntax takes a sign, and it has no days, weeks or years.
+        return format!("-{}", format_abs(ns.unsigned_abs(), false));
     }
-    format_abs(ns as u64)
+    format_abs(ns as u64, true)
 }
 
-fn format_abs(ns: u64) -> String {
+fn format_abs(ns: u64, days: bool) -> String {
     if !ns.is_multiple_of(MS as u64) {
         return go_format_abs(ns);
     }
@@ -232,7 +233,8 @@ fn format_abs(ns: u64) -> String {
         ("s", 1_000, false),
         ("ms", 1, false),
     ];
-    for (unit, mult, exact) in units {
+    let units = if days { &units[..] } else { &units[3..] };
+    for &(unit, mult, exact) in units {
         // Years and weeks only when they divide evenly: `90d` reads better
         // than `12w6d`.
         if exact && !ms.is_multiple_of(mult) {
@@ -390,6 +392,7 @@ mod tests {
         assert_eq!(format_duration(2 * WEEK), "2w");
         assert_eq!(format_duration(90 * DAY), "90d");
         assert_eq!(format_duration(-HOUR), "-1h");
+        assert_eq!(format_duration(-DAY - MIN), "-24h1m");
         assert_eq!(format_duration(1500), "1.5us");
         assert_eq!(format_duration(MIN + 100), "1m0.0000001s");
     }

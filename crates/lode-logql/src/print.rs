@@ -450,9 +450,34 @@ fn indent(out: &mut String, level: usize) {
     }
 }
 
+/// Collects at most `room` bytes, then fails: measuring whether a subtree
+/// fits on a line costs O(width), not O(subtree), at each level.
+struct Bounded {
+    buf: String,
+    room: usize,
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.buf.len() + s.len() > self.room {
+            return Err(fmt::Error);
+        }
+        self.buf.push_str(s);
+        Ok(())
+    }
+}
+
+/// The one-line form of `m` if it fits in `room` bytes.
+fn one_line(m: &MetricExpr, room: usize) -> Option<String> {
+    let mut w = Bounded {
+        buf: String::new(),
+        room,
+    };
+    write!(w, "{m}").ok().map(|_| w.buf)
+}
+
 fn pretty_metric(out: &mut String, m: &MetricExpr, level: usize) {
-    let flat = m.to_string();
-    if flat.len() + level * 2 <= PRETTY_WIDTH {
+    if let Some(flat) = one_line(m, PRETTY_WIDTH.saturating_sub(level * 2)) {
         indent(out, level);
         out.push_str(&flat);
         return;
@@ -510,12 +535,13 @@ fn pretty_metric(out: &mut String, m: &MetricExpr, level: usize) {
             modifier,
         } => {
             let (lparen, rparen) = operand_parens(*op, lhs, rhs);
-            pretty_operand(out, lhs, lparen, level);
+            // Operands one level in, the operator on its own line.
+            pretty_operand(out, lhs, lparen, level + 1);
             out.push('\n');
             indent(out, level);
             write_operator(out, *op, modifier);
             out.push('\n');
-            pretty_operand(out, rhs, rparen, level);
+            pretty_operand(out, rhs, rparen, level + 1);
         }
         MetricExpr::LabelReplace {
             expr,
@@ -539,7 +565,7 @@ fn pretty_metric(out: &mut String, m: &MetricExpr, level: usize) {
         MetricExpr::Paren(inner) => pretty_operand(out, inner, true, level),
         MetricExpr::Literal(_) | MetricExpr::Vector(_) => {
             indent(out, level);
-            out.push_str(&flat);
+            let _ = write!(out, "{m}");
         }
     }
 }
@@ -678,7 +704,17 @@ mod tests {
         let q = r#"sum by (app) (rate({namespace="monitoring", app="some-long-application-name"} |= "error" [5m])) / sum by (app) (rate({namespace="monitoring"}[5m]))"#;
         let e = parse(q).unwrap();
         let p = pretty(&e);
-        assert!(p.contains('\n'), "{p}");
+        assert_eq!(
+            p,
+            "  sum by (app) (rate({namespace=\"monitoring\", app=\"some-long-application-name\"} |= \"error\" [5m]))\n\
+             /\n\
+             \x20 sum by (app) (rate({namespace=\"monitoring\"} [5m]))"
+        );
+        assert_eq!(parse(&p).unwrap(), e);
+        let nested = format!("sum by (app) ({})", q.replace(" / ", " /\n "));
+        let e = parse(&nested).unwrap();
+        let p = pretty(&e);
+        assert!(p.starts_with("sum by (app) (\n    sum by (app)"), "{p}");
         assert_eq!(parse(&p).unwrap(), e);
         assert_eq!(pretty(&parse("1 + 1").unwrap()), "1 + 1");
         let short = parse(r#"{a="b"} |= "x""#).unwrap();

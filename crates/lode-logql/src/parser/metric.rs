@@ -317,12 +317,7 @@ impl Parser {
         self.expect(&Tok::RParen, &[")"])?;
         let grouping = self.grouping()?;
         let param = match (param, op) {
-            (Some(text), RangeOp::QuantileOverTime) => Some(text.parse::<f64>().map_err(|e| {
-                invalid(format!(
-                    "invalid parameter for operation {}: {e}",
-                    op.name()
-                ))
-            })?),
+            (Some(text), RangeOp::QuantileOverTime) => Some(parse_number(&text)?),
             (Some(text), _) => {
                 return Err(invalid(format!(
                     "parameter {text} not supported for operation {}",
