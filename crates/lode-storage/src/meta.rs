@@ -101,6 +101,9 @@ pub enum VolumeGroup {
     Labels(Vec<String>),
 }
 
+/// A stream's labels and its line bytes per step bucket.
+type StreamVolume = (LabelSet, Vec<u64>);
+
 /// Totals for `index/stats`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct IndexStats {
@@ -122,7 +125,7 @@ impl Store {
         start: i64,
         end: i64,
         step: i64,
-    ) -> Result<(Vec<(LabelSet, Vec<u64>)>, IndexStats)> {
+    ) -> Result<(Vec<StreamVolume>, IndexStats)> {
         let Some(t) = self.tenant(tenant) else {
             return Ok((Vec::new(), IndexStats::default()));
         };

@@ -268,6 +268,6 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
         }
     }
     let mut out: Vec<Candidate> = heap.into_iter().map(|r| r.0).collect();
-    out.sort_by(|a, b| b.key.cmp(&a.key));
+    out.sort_by_key(|c| Reverse(c.key));
     Ok((out.into_iter().map(|c| c.hit).collect(), stats))
 }

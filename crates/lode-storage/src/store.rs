@@ -457,14 +457,13 @@ impl Store {
         threads.push(
             thread::Builder::new()
                 .name("lode-flush".into())
-                .spawn(move || loop {
-                    match frx.recv_timeout(f.opts.flush_interval) {
-                        Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
-                            if let Err(e) = f.flush() {
-                                tracing::error!(error = %e, "flush failed; data stays in the WAL");
-                            }
+                .spawn(move || {
+                    while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
+                        frx.recv_timeout(f.opts.flush_interval)
+                    {
+                        if let Err(e) = f.flush() {
+                            tracing::error!(error = %e, "flush failed; data stays in the WAL");
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 })
                 .map_err(io("spawning flusher"))?,
