@@ -168,7 +168,7 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub auth_enabled: bool,
@@ -259,19 +259,6 @@ pub struct CompactorConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     pub file: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            auth_enabled: false,
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            limits_config: LimitsConfig::default(),
-            compactor: CompactorConfig::default(),
-            runtime_config: RuntimeConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 /// Decompressed push bodies above this are refused with 413.
 const MAX_DECOMPRESSED: usize = 512 << 20;
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
