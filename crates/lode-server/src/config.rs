@@ -62,7 +62,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         total += n * mult;
         rest = &rest[unit_end..];
     }
-    if !total.is_finite() || total < 0.0 || total > 1e12 {
+    if !total.is_finite() || !(0.0..=1e12).contains(&total) {
         return None;
     }
     Some(Duration::from_secs_f64(total))
@@ -84,7 +84,7 @@ pub fn format_duration(d: Duration) -> String {
         ("s", 1000),
         ("ms", 1),
     ] {
-        if unit == "w" && ms % len != 0 {
+        if unit == "w" && !ms.is_multiple_of(len) {
             // Loki prints weeks only when they divide the whole duration.
             continue;
         }
