@@ -103,7 +103,32 @@ impl Server {
     /// `kill`), on a new port, and waits until it is ready.
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
-        let port = free_port();
+        // Another process may take the port between our probe and lode's
+        // bind: try a few ports before giving up.
+        for _ in 0..5 {
+            let log_len = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
+            let port = free_port();
+            self.child = Some(self.command(port).spawn().expect("spawn lode"));
+            self.port = port;
+            match self.wait_ready() {
+                Ok(()) => return,
+                Err(st) => {
+                    let text = std::fs::read(&self.log).unwrap_or_default();
+                    let new = String::from_utf8_lossy(&text[(log_len as usize).min(text.len())..])
+                        .into_owned();
+                    if !new.contains("Address already in use") {
+                        panic!(
+                            "lode exited before it was ready ({st}); log:\n{}",
+                            self.log_tail()
+                        );
+                    }
+                }
+            }
+        }
+        panic!("lode could not bind a port; log:\n{}", self.log_tail());
+    }
+
+    fn command(&self, port: u16) -> Command {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -125,17 +150,16 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log);
-        self.child = Some(cmd.spawn().expect("spawn lode"));
-        self.port = port;
-        self.wait_ready();
+        cmd
     }
 
-    fn wait_ready(&mut self) {
+    /// Polls `/ready`; `Err` with the exit status if lode exited first.
+    fn wait_ready(&mut self) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = self.try_request("GET", "/ready", &[], b"") {
                 if r.status == 200 {
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(st) = self
@@ -144,10 +168,7 @@ impl Server {
                 .and_then(|c| c.try_wait().ok().flatten())
             {
                 self.child = None;
-                panic!(
-                    "lode exited before it was ready ({st}); log:\n{}",
-                    self.log_tail()
-                );
+                return Err(st);
             }
             assert!(
                 Instant::now() < deadline,
