@@ -273,6 +273,7 @@ fn pushed_entries_come_back_from_query_range() {
         r.header("content-type")
     );
     let text = r.text();
+    assert!(text.ends_with('\n'), "Loki ends JSON bodies with a newline");
     assert_eq!(
         keys_at_depth(&text, 1),
         ["status", "data"],
