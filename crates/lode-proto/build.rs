@@ -21,4 +21,13 @@ fn main() {
     config
         .compile_protos(&[&proto], &[&proto_dir, &well_known])
         .expect("compile proto/push.proto");
+
+    // OTLP logs (`/otlp/v1/logs`), its own package: generated into `otlp.rs`.
+    let otlp = proto_dir.join("otlp_logs.proto");
+    println!("cargo:rerun-if-changed={}", otlp.display());
+    prost_build::Config::new()
+        .protoc_executable(protoc_bin_vendored::protoc_bin_path().expect("vendored protoc"))
+        .disable_comments(["."])
+        .compile_protos(&[&otlp], &[&proto_dir])
+        .expect("compile proto/otlp_logs.proto");
 }

@@ -9,6 +9,7 @@ pub mod enrich;
 mod error;
 mod labels;
 mod model;
+pub mod otlp;
 mod quote;
 mod tenant;
 pub mod wire;
