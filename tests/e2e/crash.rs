@@ -131,7 +131,9 @@ fn acknowledged_pushes_survive_sigkill() {
         .unwrap_or(0x10DE_C0DE);
     let mut rng = Rng::new(seed);
     let base = common::base_ts(Duration::from_secs(2 * 3600));
-    let mut s = Server::start();
+    // Small blocks, so heads are cut mid-round and queries merge many
+    // sealed blocks, chunk files and the head.
+    let mut s = Server::start_with_config(Some("storage:\n  block_target_bytes: 2KiB\n"));
     let mut next = [0u64; STREAMS];
     let mut acked: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); STREAMS];
     // Entries a query has returned once must stay, acknowledged or not.
