@@ -3,11 +3,15 @@
 //! `docs/configuration.md`.
 
 use lode_storage::format::block::Compression;
+use lode_storage::ingest::MIB;
+use lode_storage::retention::{Retention, RetentionRule};
 use lode_storage::{Limits, StoreOptions};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A duration written like Loki writes them: `12h`, `30d1h`, `90s`, `1m30s`.
@@ -246,6 +250,9 @@ pub struct LimitsConfig {
     pub creation_grace_period: Dur,
     pub retention_period: Dur,
     pub retention_stream: Vec<RetentionStream>,
+    /// Entries older than their stream's newest entry minus this are refused
+    /// (Loki: `max_chunk_age / 2`). `0s` accepts any order.
+    pub out_of_order_time_window: Dur,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -253,12 +260,157 @@ pub struct LimitsConfig {
 pub struct CompactorConfig {
     pub retention_enabled: bool,
     pub compaction_interval: Dur,
+    /// How long a delete request can be cancelled before it is carried out.
+    pub delete_request_cancel_period: Dur,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
+    /// A YAML file with per-tenant `overrides`, reloaded every `period`.
     pub file: String,
+    pub period: Dur,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            file: String::new(),
+            period: Dur::secs(10),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Checks the limits (the defaults and every tenant override).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, msg: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                msg: msg.to_string(),
+            })
+        };
+        let l = self;
+        if l.max_entries_limit_per_query == 0 {
+            return bad(
+                "limits_config.max_entries_limit_per_query",
+                "must be positive",
+            );
+        }
+        if l.max_query_series == 0 {
+            return bad("limits_config.max_query_series", "must be positive");
+        }
+        if l.query_timeout.0.is_zero() {
+            return bad("limits_config.query_timeout", "must be positive");
+        }
+        if !(l.ingestion_rate_mb >= 0.0 && l.ingestion_burst_size_mb >= 0.0) {
+            return bad("limits_config.ingestion_rate_mb", "must not be negative");
+        }
+        if !l.retention_period.0.is_zero() && l.retention_period.0 < Duration::from_secs(86_400) {
+            return bad(
+                "limits_config.retention_period",
+                "must be 0 (keep forever) or at least 24h",
+            );
+        }
+        for r in &l.retention_stream {
+            if lode_logql::parse(&r.selector).is_err() {
+                return bad(
+                    "limits_config.retention_stream.selector",
+                    &format!("invalid selector {:?}", r.selector),
+                );
+            }
+            if r.period.0 < Duration::from_secs(86_400) {
+                return bad(
+                    "limits_config.retention_stream.period",
+                    "must be at least 24h",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The storage view of these limits.
+    pub fn to_storage(&self) -> Limits {
+        let l = self;
+        let rules = l
+            .retention_stream
+            .iter()
+            .filter_map(|r| {
+                RetentionRule::new(&r.selector, r.priority, r.period.as_nanos_i64()).ok()
+            })
+            .collect();
+        // One node holds every stream: the global limit applies as is.
+        let streams = match (l.max_streams_per_user, l.max_global_streams_per_user) {
+            (0, g) => g,
+            (u, 0) => u,
+            (u, g) => u.min(g),
+        };
+        Limits {
+            max_line_size: l.max_line_size.0 as usize,
+            max_line_size_truncate: l.max_line_size_truncate,
+            max_label_names_per_series: l.max_label_names_per_series,
+            max_label_name_length: l.max_label_name_length,
+            max_label_value_length: l.max_label_value_length,
+            reject_old_samples: l.reject_old_samples,
+            reject_old_samples_max_age: l.reject_old_samples_max_age.as_nanos_i64(),
+            creation_grace_period: l.creation_grace_period.as_nanos_i64(),
+            max_streams_per_user: streams,
+            ingestion_rate_bytes: l.ingestion_rate_mb * MIB,
+            ingestion_burst_bytes: l.ingestion_burst_size_mb * MIB,
+            out_of_order_window: l.out_of_order_time_window.as_nanos_i64(),
+            retention: Arc::new(Retention {
+                period: l.retention_period.as_nanos_i64(),
+                rules,
+            }),
+            max_query_length: l.max_query_length.0,
+            max_query_lookback: l.max_query_lookback.0,
+            max_query_series: l.max_query_series,
+            max_entries_limit_per_query: l.max_entries_limit_per_query,
+            query_timeout: l.query_timeout.0,
+        }
+    }
+}
+
+/// Per-tenant limits from the runtime configuration file: Loki's
+/// `overrides: {<tenant>: {<limits_config keys>...}}`. Keys a tenant does not
+/// set keep the value of `base` (the `limits_config` section).
+pub fn parse_overrides(
+    text: &str,
+    base: &LimitsConfig,
+) -> Result<HashMap<String, LimitsConfig>, ConfigError> {
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct RuntimeFile {
+        overrides: Option<HashMap<String, serde_yaml_ng::Value>>,
+    }
+    if text.trim().is_empty() {
+        return Ok(HashMap::new());
+    }
+    let f: RuntimeFile =
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let base_v = serde_yaml_ng::to_value(base).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (tenant, v) in f.overrides.unwrap_or_default() {
+        let mut merged = base_v.clone();
+        match (&mut merged, v) {
+            (serde_yaml_ng::Value::Mapping(m), serde_yaml_ng::Value::Mapping(o)) => {
+                for (k, v) in o {
+                    m.insert(k, v);
+                }
+            }
+            (_, serde_yaml_ng::Value::Null) => {}
+            _ => {
+                return Err(ConfigError::Parse(format!(
+                    "overrides.{tenant}: expected a mapping of limits"
+                )))
+            }
+        }
+        let l: LimitsConfig = serde_yaml_ng::from_value(merged)
+            .map_err(|e| ConfigError::Parse(format!("overrides.{tenant}: {e}")))?;
+        l.validate()?;
+        out.insert(tenant, l);
+    }
+    Ok(out)
 }
 
 impl Default for ServerConfig {
@@ -308,6 +460,7 @@ impl Default for LimitsConfig {
             creation_grace_period: Dur::secs(600),
             retention_period: Dur::secs(720 * 3600),
             retention_stream: Vec::new(),
+            out_of_order_time_window: Dur::secs(3600),
         }
     }
 }
@@ -317,6 +470,7 @@ impl Default for CompactorConfig {
         CompactorConfig {
             retention_enabled: true,
             compaction_interval: Dur::secs(600),
+            delete_request_cancel_period: Dur::secs(24 * 3600),
         }
     }
 }
@@ -361,41 +515,12 @@ impl Config {
                 msg: msg.to_string(),
             })
         };
-        let l = &self.limits_config;
-        if l.max_entries_limit_per_query == 0 {
-            return bad(
-                "limits_config.max_entries_limit_per_query",
-                "must be positive",
-            );
+        self.limits_config.validate()?;
+        if self.compactor.compaction_interval.0 < Duration::from_secs(1) {
+            return bad("compactor.compaction_interval", "must be at least 1s");
         }
-        if l.max_query_series == 0 {
-            return bad("limits_config.max_query_series", "must be positive");
-        }
-        if l.query_timeout.0.is_zero() {
-            return bad("limits_config.query_timeout", "must be positive");
-        }
-        if !(l.ingestion_rate_mb >= 0.0 && l.ingestion_burst_size_mb >= 0.0) {
-            return bad("limits_config.ingestion_rate_mb", "must not be negative");
-        }
-        if !l.retention_period.0.is_zero() && l.retention_period.0 < Duration::from_secs(86_400) {
-            return bad(
-                "limits_config.retention_period",
-                "must be 0 (keep forever) or at least 24h",
-            );
-        }
-        for r in &l.retention_stream {
-            if lode_logql::parse(&r.selector).is_err() {
-                return bad(
-                    "limits_config.retention_stream.selector",
-                    &format!("invalid selector {:?}", r.selector),
-                );
-            }
-            if r.period.0 < Duration::from_secs(86_400) {
-                return bad(
-                    "limits_config.retention_stream.period",
-                    "must be at least 24h",
-                );
-            }
+        if self.runtime_config.period.0 < Duration::from_millis(100) {
+            return bad("runtime_config.period", "must be at least 100ms");
         }
         let s = &self.storage;
         if s.block_target_bytes.0 < 1024 || s.block_target_bytes.0 > 64 << 20 {
@@ -441,22 +566,15 @@ impl Config {
                 CompressionKind::Zstd => Compression::Zstd(s.zstd_level),
                 CompressionKind::None => Compression::None,
             },
+            compaction_interval: self.compactor.compaction_interval.0,
+            retention_enabled: self.compactor.retention_enabled,
+            delete_cancel_period: self.compactor.delete_request_cancel_period.0,
+            ..StoreOptions::default()
         }
     }
 
     pub fn limits(&self) -> Limits {
-        let l = &self.limits_config;
-        Limits {
-            max_line_size: l.max_line_size.0 as usize,
-            max_line_size_truncate: l.max_line_size_truncate,
-            max_label_names_per_series: l.max_label_names_per_series,
-            max_label_name_length: l.max_label_name_length,
-            max_label_value_length: l.max_label_value_length,
-            reject_old_samples: l.reject_old_samples,
-            reject_old_samples_max_age: l.reject_old_samples_max_age.as_nanos_i64(),
-            creation_grace_period: l.creation_grace_period.as_nanos_i64(),
-            max_streams_per_user: l.max_streams_per_user,
-        }
+        self.limits_config.to_storage()
     }
 
     pub fn to_yaml(&self) -> String {
@@ -499,6 +617,42 @@ mod tests {
         assert!(e.to_string().contains("invalid duration"), "{e}");
         let e = Config::from_yaml("storage:\n  zstd_level: 99\n").unwrap_err();
         assert!(e.to_string().contains("storage.zstd_level"), "{e}");
+    }
+
+    #[test]
+    fn overrides_inherit_unset_keys_and_are_validated() {
+        let base = LimitsConfig::default();
+        let o = parse_overrides(
+            "overrides:\n  t1:\n    max_entries_limit_per_query: 10\n    retention_period: 48h\n  t2: {}\n",
+            &base,
+        )
+        .unwrap();
+        assert_eq!(o["t1"].max_entries_limit_per_query, 10);
+        assert_eq!(o["t1"].max_query_series, 500);
+        assert_eq!(
+            o["t1"].to_storage().retention.period,
+            48 * 3600 * 1_000_000_000
+        );
+        assert_eq!(o["t2"], base);
+        let e = parse_overrides("overrides:\n  t1:\n    max_entries_limt: 1\n", &base).unwrap_err();
+        assert!(e.to_string().contains("max_entries_limt"), "{e}");
+        let e =
+            parse_overrides("overrides:\n  t1:\n    retention_period: 1h\n", &base).unwrap_err();
+        assert!(e.to_string().contains("retention_period"), "{e}");
+        assert!(parse_overrides("", &base).unwrap().is_empty());
+    }
+
+    #[test]
+    fn storage_limits_follow_the_config() {
+        let c = Config::from_yaml(
+            "limits_config:\n  ingestion_rate_mb: 1\n  max_global_streams_per_user: 5\n  out_of_order_time_window: 0s\n  retention_stream:\n  - selector: '{app=\"a\"}'\n    priority: 1\n    period: 24h\n",
+        )
+        .unwrap();
+        let l = c.limits();
+        assert_eq!(l.ingestion_rate_bytes, 1024.0 * 1024.0);
+        assert_eq!(l.max_streams_per_user, 5);
+        assert_eq!(l.out_of_order_window, 0);
+        assert_eq!(l.retention.rules.len(), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod metrics;
+pub mod overrides;
 pub mod params;
 pub mod routes;
 pub mod state;
@@ -27,6 +28,12 @@ pub fn router(state: SharedState) -> Router {
     use routes::{meta, ops, push, query, volume};
     Router::new()
         .route("/loki/api/v1/push", post(push::push))
+        .route(
+            "/loki/api/v1/delete",
+            get(routes::delete::list)
+                .post(routes::delete::create)
+                .delete(routes::delete::cancel),
+        )
         .route("/api/prom/push", post(push::push_legacy))
         .route(
             "/loki/api/v1/query_range",
@@ -91,6 +98,7 @@ pub async fn serve_on(
         metrics: metrics::Metrics::new(),
         ready: Default::default(),
     });
+    overrides::start(state.config.clone(), state.store.clone())?;
     state.ready.store(true, Ordering::Release);
     tracing::info!(addr = %listener.local_addr()?, "lode is ready");
     let app = router(state.clone());

@@ -17,6 +17,11 @@ pub struct EndpointLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CompactionLabel {
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub endpoint: String,
     pub status: String,
@@ -31,6 +36,8 @@ pub struct Metrics {
     wal_syncs: Counter<u64, AtomicU64>,
     flushes: Counter<u64, AtomicU64>,
     rejected: Counter<u64, AtomicU64>,
+    /// Compactor and retention counters, mirrored from the store.
+    compaction: Family<CompactionLabel, Counter<u64, AtomicU64>>,
     streams: Gauge<i64>,
     disk_bytes: Gauge<i64>,
     unflushed: Gauge<i64>,
@@ -58,6 +65,7 @@ impl Metrics {
             wal_syncs: Counter::default(),
             flushes: Counter::default(),
             rejected: Counter::default(),
+            compaction: Family::default(),
             streams: Gauge::default(),
             disk_bytes: Gauge::default(),
             unflushed: Gauge::default(),
@@ -95,6 +103,11 @@ impl Metrics {
             "lode_rejected_entries",
             "Entries or streams refused by validation or limits",
             m.rejected.clone(),
+        );
+        registry.register(
+            "lode_compactor",
+            "Compactor work: passes, failures, files replaced, entries removed by retention and deletes, pushes refused on a full disk",
+            m.compaction.clone(),
         );
         registry.register(
             "lode_active_streams",
@@ -139,6 +152,19 @@ impl Metrics {
         Self::sync_counter(&self.wal_syncs, c.wal_syncs.load(Ordering::Relaxed));
         Self::sync_counter(&self.flushes, c.flushes.load(Ordering::Relaxed));
         Self::sync_counter(&self.rejected, c.rejected_lines.load(Ordering::Relaxed));
+        for (what, v) in [
+            ("passes", &c.compactions),
+            ("failures", &c.compaction_failures),
+            ("files_replaced", &c.compacted_files),
+            ("retention_removed_entries", &c.retention_removed_entries),
+            ("delete_removed_entries", &c.deleted_entries),
+            ("disk_full_refusals", &c.disk_full_errors),
+        ] {
+            let counter = self
+                .compaction
+                .get_or_create(&CompactionLabel { what: what.into() });
+            Self::sync_counter(&counter, v.load(Ordering::Relaxed));
+        }
         let s = store.stats();
         self.streams.set(s.streams as i64);
         self.disk_bytes.set(s.disk_bytes as i64);

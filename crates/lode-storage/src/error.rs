@@ -30,6 +30,9 @@ pub enum StorageError {
     /// The store is shutting down or its writer died (503).
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
+    /// The query ran past its deadline or was abandoned by its caller.
+    #[error("query cancelled: it ran past query_timeout or its client went away")]
+    Cancelled,
     /// An unsupported on-disk format version.
     #[error("unsupported on-disk format version {found} (this build reads {supported})")]
     Version { found: u32, supported: u32 },

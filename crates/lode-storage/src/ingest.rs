@@ -1,8 +1,11 @@
 //! Ingest validation: Loki's per-tenant write limits, applied entry by
 //! entry so that a push keeps its good entries and reports the rest.
 
+use crate::retention::Retention;
 use lode_logql::LabelSet;
 use lode_proto::PushStream;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Write limits (Loki `limits_config` names).
 #[derive(Debug, Clone)]
@@ -20,6 +23,21 @@ pub struct Limits {
     pub creation_grace_period: i64,
     /// Streams per tenant; 0 disables.
     pub max_streams_per_user: usize,
+    /// `ingestion_rate_mb` in bytes per second; 0 disables.
+    pub ingestion_rate_bytes: f64,
+    /// `ingestion_burst_size_mb` in bytes.
+    pub ingestion_burst_bytes: f64,
+    /// Entries older than their stream's newest entry minus this (ns) are
+    /// refused ("entry too far behind"); 0 accepts any order.
+    pub out_of_order_window: i64,
+    /// `retention_period` and `retention_stream` rules.
+    pub retention: Arc<Retention>,
+    /// Query limits (enforced by the HTTP layer and the scans).
+    pub max_query_length: Duration,
+    pub max_query_lookback: Duration,
+    pub max_query_series: usize,
+    pub max_entries_limit_per_query: usize,
+    pub query_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -34,9 +52,21 @@ impl Default for Limits {
             reject_old_samples_max_age: 168 * 3600 * 1_000_000_000,
             creation_grace_period: 600 * 1_000_000_000,
             max_streams_per_user: 10_000,
+            ingestion_rate_bytes: 4.0 * MIB,
+            ingestion_burst_bytes: 6.0 * MIB,
+            out_of_order_window: 3600 * 1_000_000_000,
+            retention: Arc::new(Retention::default()),
+            max_query_length: Duration::from_secs(12 * 3600),
+            max_query_lookback: Duration::ZERO,
+            max_query_series: 500,
+            max_entries_limit_per_query: 5000,
+            query_timeout: Duration::from_secs(60),
         }
     }
 }
+
+/// Loki's "MB" in rate limits is a mebibyte.
+pub const MIB: f64 = 1024.0 * 1024.0;
 
 /// The outcome of validating a push.
 #[derive(Debug, Default)]
@@ -48,6 +78,23 @@ pub struct Validated {
     pub limited: Vec<String>,
     pub accepted_lines: u64,
     pub accepted_bytes: u64,
+    /// Bytes counted by the ingestion rate limit: lines plus structured metadata.
+    pub rate_bytes: u64,
+}
+
+/// Go's `time.Time.String()` in UTC: `2024-03-01 00:00:00.5 +0000 UTC`.
+fn fmt_go_time(ns: i64) -> String {
+    let full = fmt_ts(ns);
+    let (date, rest) = full.split_at(10);
+    let time = &rest[1..rest.len() - 1];
+    let time = time.trim_end_matches('0').trim_end_matches('.');
+    format!("{date} {time} +0000 UTC")
+}
+
+/// RFC 3339 without fractions, as Go's `time.RFC3339` prints.
+fn fmt_rfc3339(ns: i64) -> String {
+    let full = fmt_ts(ns);
+    format!("{}Z", &full[..19])
 }
 
 fn fmt_ts(ns: i64) -> String {
@@ -78,16 +125,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Validates streams against `limits` at time `now` (ns). `stream_exists`
-/// tells whether a label set is already known; `stream_count` is the
-/// tenant's current number of streams.
+/// Validates streams against `limits` at time `now` (ns). `stream_newest`
+/// gives the newest timestamp of a known stream (`None` for a new one);
+/// `stream_count` is the tenant's current number of streams.
 pub fn validate(
     tenant: &str,
     streams: Vec<PushStream>,
     limits: &Limits,
     now: i64,
     stream_count: usize,
-    stream_exists: impl Fn(&LabelSet) -> bool,
+    stream_newest: impl Fn(&LabelSet) -> Option<i64>,
 ) -> Validated {
     let mut out = Validated::default();
     let mut new_streams = 0usize;
@@ -120,7 +167,8 @@ pub fn validate(
                 .push(format!("stream '{text}' has label value too long: '{v}'"));
             continue;
         }
-        if !stream_exists(&labels) && !seen_new.contains(&labels) {
+        let stream_top = stream_newest(&labels);
+        if stream_top.is_none() && !seen_new.contains(&labels) {
             if limits.max_streams_per_user > 0
                 && stream_count + new_streams >= limits.max_streams_per_user
             {
@@ -135,6 +183,10 @@ pub fn validate(
         let oldest = now.saturating_sub(limits.reject_old_samples_max_age);
         let newest = now.saturating_add(limits.creation_grace_period);
         let mut kept = Vec::with_capacity(s.entries.len());
+        let total = s.entries.len();
+        let mut highest = stream_top.unwrap_or(i64::MIN);
+        let mut behind = String::new();
+        let mut behind_n = 0usize;
         for mut e in s.entries {
             if limits.reject_old_samples && e.ts < oldest {
                 out.errors.push(format!(
@@ -167,9 +219,32 @@ pub fn validate(
                     continue;
                 }
             }
+            if limits.out_of_order_window > 0 && highest != i64::MIN {
+                let cutoff = highest.saturating_sub(limits.out_of_order_window);
+                if e.ts < cutoff {
+                    behind_n += 1;
+                    behind.push_str(&format!(
+                        "entry with timestamp {} ignored, reason: 'entry too far behind, entry timestamp is: {}, oldest acceptable timestamp is: {}',\n",
+                        fmt_go_time(e.ts),
+                        fmt_rfc3339(e.ts),
+                        fmt_rfc3339(cutoff)
+                    ));
+                    continue;
+                }
+            }
+            highest = highest.max(e.ts);
             out.accepted_lines += 1;
             out.accepted_bytes += e.line.len() as u64;
+            out.rate_bytes += e.line.len() as u64;
+            for (k, v) in &e.structured_metadata {
+                out.rate_bytes += (k.len() + v.len()) as u64;
+            }
             kept.push(e);
+        }
+        if behind_n > 0 {
+            out.errors.push(format!(
+                "{behind}user '{tenant}', total ignored: {behind_n} out of {total} for stream: {text}"
+            ));
         }
         if !kept.is_empty() {
             s.entries = kept;
@@ -212,7 +287,7 @@ mod tests {
             &limits,
             NOW,
             0,
-            |_| false,
+            |_| None,
         );
         assert_eq!(v.accepted_lines, 1);
         assert_eq!(v.errors.len(), 2);
@@ -234,7 +309,7 @@ mod tests {
             &limits,
             NOW,
             0,
-            |_| false,
+            |_| None,
         );
         assert_eq!(v.streams.len(), 1);
         assert_eq!(v.limited.len(), 1);
@@ -255,9 +330,61 @@ mod tests {
             &limits,
             NOW,
             0,
-            |_| false,
+            |_| None,
         );
         assert_eq!(v.streams[0].1.entries[0].line, "abcd");
+    }
+
+    #[test]
+    fn entries_too_far_behind_the_streams_newest_are_refused() {
+        let limits = Limits::default();
+        let h = 3600 * 1_000_000_000i64;
+        let v = validate(
+            "t1",
+            vec![stream(
+                "a",
+                &[
+                    (NOW - 2 * h, "old"),
+                    (NOW - h / 2, "ok"),
+                    (NOW + 1, "newer"),
+                ],
+            )],
+            &limits,
+            NOW,
+            1,
+            |_| Some(NOW),
+        );
+        assert_eq!(v.accepted_lines, 2);
+        assert_eq!(v.errors.len(), 1);
+        let e = &v.errors[0];
+        assert!(e.starts_with("entry with timestamp 2023-11-14 20:13:20 +0000 UTC ignored, reason: 'entry too far behind, entry timestamp is: 2023-11-14T20:13:20Z, oldest acceptable timestamp is: 2023-11-14T21:13:20Z',\n"), "{e}");
+        assert!(
+            e.ends_with("user 't1', total ignored: 1 out of 3 for stream: {app=\"a\"}"),
+            "{e}"
+        );
+        // A new stream takes its first entry as the reference.
+        let v = validate(
+            "t1",
+            vec![stream("b", &[(NOW, "x"), (NOW - 2 * h, "y")])],
+            &limits,
+            NOW,
+            0,
+            |_| None,
+        );
+        assert_eq!(v.accepted_lines, 1);
+        let off = Limits {
+            out_of_order_window: 0,
+            ..Default::default()
+        };
+        let v = validate(
+            "t1",
+            vec![stream("b", &[(NOW, "x"), (NOW - 2 * h, "y")])],
+            &off,
+            NOW,
+            0,
+            |_| None,
+        );
+        assert_eq!(v.accepted_lines, 2);
     }
 
     #[test]
@@ -266,6 +393,14 @@ mod tests {
         assert_eq!(
             fmt_ts(1_709_251_200_000_000_001),
             "2024-03-01T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            fmt_go_time(1_709_251_200_500_000_000),
+            "2024-03-01 00:00:00.5 +0000 UTC"
+        );
+        assert_eq!(
+            fmt_rfc3339(1_709_251_200_500_000_000),
+            "2024-03-01T00:00:00Z"
         );
     }
 }

@@ -4,15 +4,22 @@
 //! feeds entries through the LogQL pipeline. The on-disk format is
 //! described in `docs/storage.md`.
 
+pub mod cancel;
+pub mod clock;
+pub mod compaction;
+pub mod delete;
 pub mod error;
 pub mod format;
 pub mod index;
 pub mod ingest;
 pub mod meta;
 pub mod query;
+pub mod rate;
+pub mod retention;
 pub mod samples;
 pub mod store;
 pub mod tenant;
+pub mod visibility;
 
 pub use error::{Result, StorageError};
 pub use ingest::Limits;

@@ -29,7 +29,7 @@ impl Store {
         let mut out = BTreeSet::new();
         let mut consider = |id: u32| {
             let s = &t.streams[id as usize];
-            if s.overlaps(start, end) {
+            if s.overlaps(start.max(t.view.visible_from(&s.labels)), end) {
                 out.insert(s.labels.clone());
             }
         };

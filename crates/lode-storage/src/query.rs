@@ -67,6 +67,7 @@ pub(crate) fn select_sources(
     end_incl: i64,
 ) -> Vec<StreamSources> {
     let t = tenant.read();
+    let view = t.view.clone();
     let ids: Vec<u32> = match t.index.candidates(matchers) {
         Some(ids) => ids,
         None => (0..t.streams.len() as u32).collect(),
@@ -74,6 +75,8 @@ pub(crate) fn select_sources(
     let mut out = Vec::new();
     for id in ids {
         let s = &t.streams[id as usize];
+        // Expired entries are invisible even before the compactor removes them.
+        let start = start.max(view.visible_from(&s.labels));
         if !s.overlaps(start, end_incl) || !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
             continue;
         }
@@ -95,6 +98,8 @@ pub(crate) fn select_sources(
             });
         }
     }
+    drop(t);
+    view.restrict(&mut out);
     out
 }
 
@@ -106,6 +111,7 @@ pub(crate) enum Decoded {
 
 impl Decoded {
     pub fn load(src: &Source, stats: &mut ScanStats) -> Result<Decoded> {
+        crate::cancel::check()?;
         Ok(match src {
             Source::Block(b) => {
                 stats.blocks += 1;

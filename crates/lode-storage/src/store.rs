@@ -8,6 +8,8 @@
 //! all heads into one chunk file per tenant, records the WAL position they
 //! cover in the manifest, and deletes the WAL segments no longer needed.
 
+use crate::clock::SharedClock;
+use crate::delete::{CancelError, DeleteRegistry, DeleteRequest};
 use crate::error::{Result, StorageError};
 use crate::format::block::Compression;
 use crate::format::chunk_file::{sync_dir, ChunkFile, ChunkWriter};
@@ -43,6 +45,16 @@ pub struct StoreOptions {
     /// Memory held in heads and unflushed blocks that forces a flush.
     pub max_unflushed_bytes: usize,
     pub compression: Compression,
+    /// "Now" for retention, rate limits and sample age checks.
+    pub clock: SharedClock,
+    /// How often the compactor merges files and applies retention and deletes.
+    pub compaction_interval: Duration,
+    /// Whether retention hides and removes expired entries.
+    pub retention_enabled: bool,
+    /// How long a delete request can be cancelled before it is carried out.
+    pub delete_cancel_period: Duration,
+    /// Test hook: while set, WAL appends fail with ENOSPC.
+    pub inject_disk_full: Arc<AtomicBool>,
 }
 
 impl Default for StoreOptions {
@@ -54,6 +66,11 @@ impl Default for StoreOptions {
             flush_interval: Duration::from_secs(60),
             max_unflushed_bytes: 64 << 20,
             compression: Compression::Zstd(3),
+            clock: crate::clock::system(),
+            compaction_interval: Duration::from_secs(600),
+            retention_enabled: true,
+            delete_cancel_period: Duration::from_secs(24 * 3600),
+            inject_disk_full: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -67,6 +84,17 @@ pub struct StoreCounters {
     pub wal_bytes: AtomicU64,
     pub flushes: AtomicU64,
     pub rejected_lines: AtomicU64,
+    /// Compactor passes that changed files, and passes that failed.
+    pub compactions: AtomicU64,
+    pub compaction_failures: AtomicU64,
+    /// Chunk files replaced by the compactor.
+    pub compacted_files: AtomicU64,
+    /// Entries removed from disk because they expired.
+    pub retention_removed_entries: AtomicU64,
+    /// Entries removed from disk by delete requests.
+    pub deleted_entries: AtomicU64,
+    /// Pushes refused because the disk was full.
+    pub disk_full_errors: AtomicU64,
 }
 
 /// A snapshot for `/metrics`.
@@ -88,20 +116,27 @@ struct WriteOp {
     done: PushCallback,
 }
 
-struct Inner {
-    opts: StoreOptions,
-    limits: RwLock<Limits>,
-    tenants: RwLock<HashMap<String, Arc<RwLock<Tenant>>>>,
+pub(crate) struct Inner {
+    pub(crate) opts: StoreOptions,
+    pub(crate) limits: RwLock<Limits>,
+    pub(crate) tenants: RwLock<HashMap<String, Arc<RwLock<Tenant>>>>,
     /// Held while applying WAL batches to memory and while a flush takes its
     /// snapshot, so a snapshot is exactly "every record up to `applied_seq`".
-    apply_lock: Mutex<()>,
-    applied_seq: AtomicU64,
-    flush_lock: Mutex<()>,
-    manifest: Mutex<Manifest>,
-    rotate_wal: AtomicBool,
-    unflushed: AtomicU64,
-    counters: StoreCounters,
-    flush_tx: Mutex<Option<mpsc::Sender<()>>>,
+    pub(crate) apply_lock: Mutex<()>,
+    pub(crate) applied_seq: AtomicU64,
+    pub(crate) flush_lock: Mutex<()>,
+    pub(crate) manifest: Mutex<Manifest>,
+    pub(crate) rotate_wal: AtomicBool,
+    pub(crate) unflushed: AtomicU64,
+    pub(crate) counters: StoreCounters,
+    pub(crate) flush_tx: Mutex<Option<mpsc::Sender<()>>>,
+    /// Per-tenant limits from the runtime overrides file.
+    pub(crate) overrides: RwLock<HashMap<String, Limits>>,
+    pub(crate) deletes: DeleteRegistry,
+    pub(crate) rate: crate::rate::RateLimiter,
+    pub(crate) compact_tx: Mutex<Option<mpsc::Sender<()>>>,
+    /// Held by a compaction pass (flushes may run alongside until its swap).
+    pub(crate) compact_lock: Mutex<()>,
 }
 
 /// The log store.
@@ -111,7 +146,7 @@ pub struct Store {
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
-fn tenant_dir(data: &Path, tenant: &str) -> PathBuf {
+pub(crate) fn tenant_dir(data: &Path, tenant: &str) -> PathBuf {
     // Tenant IDs never appear raw in a path: hex is safe whatever they hold.
     let mut hex = String::with_capacity(tenant.len() * 2 + 2);
     hex.push_str("t-");
@@ -121,19 +156,43 @@ fn tenant_dir(data: &Path, tenant: &str) -> PathBuf {
     data.join("tenants").join(hex)
 }
 
-fn chunk_path(data: &Path, tenant: &str, id: u64) -> PathBuf {
+pub(crate) fn chunk_path(data: &Path, tenant: &str, id: u64) -> PathBuf {
     tenant_dir(data, tenant).join(format!("{id:016x}.chunk"))
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
 impl Inner {
-    fn tenant(&self, name: &str) -> Option<Arc<RwLock<Tenant>>> {
+    /// The limits of a tenant: its override, else the defaults.
+    pub(crate) fn limits_for(&self, tenant: &str) -> Limits {
+        if let Some(l) = self.overrides.read().get(tenant) {
+            return l.clone();
+        }
+        self.limits.read().clone()
+    }
+
+    /// Rebuilds a tenant's read view from its limits and pending deletes.
+    pub(crate) fn refresh_view(&self, name: &str, t: &mut Tenant) {
+        let limits = self.limits_for(name);
+        t.view = Arc::new(crate::visibility::ReadView {
+            clock: Some(self.opts.clock.clone()),
+            retention: self.opts.retention_enabled.then_some(limits.retention),
+            deletes: self.deletes.pending_filters(name),
+            lookback: i64::try_from(limits.max_query_lookback.as_nanos()).unwrap_or(i64::MAX),
+        });
+    }
+
+    pub(crate) fn refresh_all_views(&self) {
+        let tenants: Vec<(String, Arc<RwLock<Tenant>>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, t) in tenants {
+            self.refresh_view(&name, &mut t.write());
+        }
+    }
+
+    pub(crate) fn tenant(&self, name: &str) -> Option<Arc<RwLock<Tenant>>> {
         self.tenants.read().get(name).cloned()
     }
 
@@ -141,10 +200,12 @@ impl Inner {
         if let Some(t) = self.tenant(name) {
             return t;
         }
+        let mut fresh = Tenant::default();
+        self.refresh_view(name, &mut fresh);
         self.tenants
             .write()
             .entry(name.to_string())
-            .or_default()
+            .or_insert_with(|| Arc::new(RwLock::new(fresh)))
             .clone()
     }
 
@@ -204,11 +265,24 @@ impl Inner {
                 );
                 next_seq += 1;
             }
-            if let Err(e) = wal.append(&buf, self.opts.fsync) {
+            let appended = if self.opts.inject_disk_full.load(Ordering::Relaxed) {
+                Err(StorageError::from_io(
+                    "writing wal",
+                    std::io::Error::from_raw_os_error(28),
+                ))
+            } else {
+                wal.append(&buf, self.opts.fsync)
+            };
+            if let Err(e) = appended {
                 tracing::error!(error = %e, "write-ahead log append failed; pushes refused");
                 next_seq = first_seq;
                 let msg = e.to_string();
                 let disk_full = matches!(e, StorageError::DiskFull(_));
+                if disk_full {
+                    self.counters
+                        .disk_full_errors
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
                 for op in batch {
                     (op.done)(Err(if disk_full {
                         StorageError::DiskFull(msg.clone())
@@ -249,7 +323,7 @@ impl Inner {
     }
 
     /// Seals every head and persists all in-memory blocks into chunk files.
-    fn flush(&self) -> Result<()> {
+    pub(crate) fn flush(&self) -> Result<()> {
         let _f = self.flush_lock.lock();
         type Work = Vec<(u32, LabelSet, Vec<Arc<MemBlock>>)>;
         let (checkpoint, work): (u64, Vec<(String, Work)>) = {
@@ -297,36 +371,49 @@ impl Inner {
         }
         let data = &self.opts.data_dir;
         let mut written = Vec::new();
-        for (tenant, tw) in work {
-            let dir = tenant_dir(data, &tenant);
-            fs::create_dir_all(&dir)
-                .map_err(|e| StorageError::from_io("creating tenant dir", e))?;
-            let id = manifest.next_file_id;
-            manifest.next_file_id += 1;
-            let path = chunk_path(data, &tenant, id);
-            let mut w = ChunkWriter::create(&path)?;
-            let mut placed = Vec::new();
-            for (sid, labels, mems) in &tw {
-                let fs_id = w.stream(labels.as_slice());
-                for m in mems {
-                    w.add_block(
-                        fs_id,
-                        &m.payload,
-                        m.min_ts,
-                        m.max_ts,
-                        m.entries,
-                        m.line_bytes,
-                    )?;
-                    placed.push((*sid, m.clone(), (w.block_count() - 1) as u32));
+        let dirs: Vec<PathBuf> = work.iter().map(|(t, _)| tenant_dir(data, t)).collect();
+        let write_files = || -> Result<()> {
+            for (tenant, tw) in work {
+                let dir = tenant_dir(data, &tenant);
+                fs::create_dir_all(&dir)
+                    .map_err(|e| StorageError::from_io("creating tenant dir", e))?;
+                let id = manifest.next_file_id;
+                manifest.next_file_id += 1;
+                let path = chunk_path(data, &tenant, id);
+                let mut w = ChunkWriter::create(&path)?;
+                let mut placed = Vec::new();
+                for (sid, labels, mems) in &tw {
+                    let fs_id = w.stream(labels.as_slice());
+                    for m in mems {
+                        w.add_block(
+                            fs_id,
+                            &m.payload,
+                            m.min_ts,
+                            m.max_ts,
+                            m.entries,
+                            m.line_bytes,
+                        )?;
+                        placed.push((*sid, m.clone(), (w.block_count() - 1) as u32));
+                    }
                 }
+                w.finish()?;
+                sync_dir(&dir)?;
+                manifest.files.push(FileEntry {
+                    tenant: tenant.clone(),
+                    id,
+                });
+                written.push((tenant, id, path, placed));
             }
-            w.finish()?;
-            sync_dir(&dir)?;
-            manifest.files.push(FileEntry {
-                tenant: tenant.clone(),
-                id,
-            });
-            written.push((tenant, id, path, placed));
+            Ok(())
+        };
+        if let Err(e) = write_files() {
+            // Nothing refers to these files yet: free the space now (a full
+            // disk must not fill up further with every retry).
+            for (_, _, path, _) in &written {
+                let _ = fs::remove_file(path);
+            }
+            crate::compaction::remove_tmp_files(&dirs);
+            return Err(e);
         }
         manifest.checkpoint = manifest.checkpoint.max(checkpoint);
         manifest.store(data)?;
@@ -392,6 +479,11 @@ impl Store {
             unflushed: AtomicU64::new(0),
             counters: StoreCounters::default(),
             flush_tx: Mutex::new(None),
+            overrides: RwLock::new(HashMap::new()),
+            deletes: DeleteRegistry::load(&data)?,
+            rate: crate::rate::RateLimiter::default(),
+            compact_tx: Mutex::new(None),
+            compact_lock: Mutex::new(()),
         });
         let started = Instant::now();
         let mut live = std::collections::HashSet::new();
@@ -468,6 +560,15 @@ impl Store {
                 })
                 .map_err(io("spawning flusher"))?,
         );
+        let (ctx, crx) = mpsc::channel::<()>();
+        *inner.compact_tx.lock() = Some(ctx);
+        let c = inner.clone();
+        threads.push(
+            thread::Builder::new()
+                .name("lode-compact".into())
+                .spawn(move || c.compactor_loop(crx))
+                .map_err(io("spawning compactor"))?,
+        );
         Ok(Store {
             inner,
             writer_tx: Mutex::new(Some(wtx)),
@@ -481,22 +582,96 @@ impl Store {
 
     pub fn set_limits(&self, l: Limits) {
         *self.inner.limits.write() = l;
+        self.inner.refresh_all_views();
+    }
+
+    /// The limits that apply to `tenant` (its runtime override or the defaults).
+    pub fn limits_for(&self, tenant: &str) -> Limits {
+        self.inner.limits_for(tenant)
+    }
+
+    /// Replaces every per-tenant override (runtime configuration reload).
+    pub fn set_tenant_limits(&self, overrides: HashMap<String, Limits>) {
+        *self.inner.overrides.write() = overrides;
+        self.inner.refresh_all_views();
+    }
+
+    /// The store's clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.opts.clock
+    }
+
+    /// Records a delete request; its entries are hidden from queries at once.
+    pub fn add_delete(
+        &self,
+        tenant: &str,
+        query: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<DeleteRequest> {
+        let now = self.inner.opts.clock.now_ns();
+        let r = self.inner.deletes.add(tenant, query, start, end, now)?;
+        if let Some(t) = self.inner.tenant(tenant) {
+            self.inner.refresh_view(tenant, &mut t.write());
+        }
+        Ok(r)
+    }
+
+    pub fn list_deletes(&self, tenant: &str) -> Vec<DeleteRequest> {
+        self.inner.deletes.list(tenant)
+    }
+
+    /// Cancels a pending delete request; its entries become visible again.
+    pub fn cancel_delete(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<std::result::Result<(), CancelError>> {
+        let r = self.inner.deletes.cancel(tenant, id)?;
+        if let Some(t) = self.inner.tenant(tenant) {
+            self.inner.refresh_view(tenant, &mut t.write());
+        }
+        Ok(r)
+    }
+
+    /// Runs one compaction pass now (flush, merge, retention, deletes).
+    pub fn compact(&self) -> Result<crate::compaction::CompactionReport> {
+        self.inner.compact()
     }
 
     /// Validates and stores a push. `done` is called once the accepted part
     /// is durable, with an error describing refused entries if any (they are
     /// refused, the rest is kept, as Loki does).
     pub fn push(&self, tenant: &str, streams: Vec<PushStream>, done: PushCallback) {
-        let limits = self.inner.limits.read().clone();
+        let limits = self.inner.limits_for(tenant);
+        let now = self.inner.opts.clock.now_ns();
         let t = self.inner.tenant(tenant);
         let v = {
             let guard = t.as_ref().map(|t| t.read());
             let count = guard.as_ref().map_or(0, |g| g.streams.len());
-            validate(tenant, streams, &limits, now_ns(), count, |l| {
-                guard.as_ref().is_some_and(|g| g.lookup(l).is_some())
+            validate(tenant, streams, &limits, now, count, |l| {
+                let g = guard.as_ref()?;
+                g.lookup(l).map(|id| g.streams[id as usize].max_ts)
             })
         };
         let c = &self.inner.counters;
+        if !v.streams.is_empty()
+            && !self.inner.rate.allow(
+                tenant,
+                limits.ingestion_rate_bytes,
+                limits.ingestion_burst_bytes,
+                v.rate_bytes,
+                now,
+            )
+        {
+            c.rejected_lines
+                .fetch_add(v.accepted_lines, Ordering::Relaxed);
+            done(Err(StorageError::RateLimited(format!(
+                "ingestion rate limit exceeded for user {tenant} (limit: {} bytes/sec) while attempting to ingest '{}' lines totaling '{}' bytes, reduce log volume or contact your Loki administrator to see if the limit can be increased",
+                limits.ingestion_rate_bytes as u64, v.accepted_lines, v.rate_bytes
+            ))));
+            return;
+        }
         let rejected = (v.errors.len() + v.limited.len()) as u64;
         c.rejected_lines.fetch_add(rejected, Ordering::Relaxed);
         let failure = if !v.limited.is_empty() {
@@ -610,6 +785,7 @@ impl Store {
     pub fn shutdown(&self) -> Result<()> {
         self.writer_tx.lock().take();
         self.inner.flush_tx.lock().take();
+        self.inner.compact_tx.lock().take();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         for t in threads {
             let _ = t.join();

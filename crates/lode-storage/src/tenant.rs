@@ -164,6 +164,8 @@ pub struct Tenant {
     pub streams: Vec<Stream>,
     pub by_labels: HashMap<LabelSet, u32>,
     pub index: LabelIndex,
+    /// Retention and pending deletes applied to reads (`visibility.rs`).
+    pub view: Arc<crate::visibility::ReadView>,
 }
 
 impl Tenant {

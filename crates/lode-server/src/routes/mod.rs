@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per API area.
 
+pub mod delete;
 pub mod meta;
 pub mod ops;
 pub mod push;

@@ -29,7 +29,7 @@ pub fn json_response(body: String) -> Response {
     r
 }
 
-fn limit(p: &Params, state: &AppState) -> ApiResult<usize> {
+fn limit(p: &Params, state: &AppState, tenant: &str) -> ApiResult<usize> {
     let limit = match p.get("limit") {
         Some(s) => s
             .parse::<i64>()
@@ -41,7 +41,7 @@ fn limit(p: &Params, state: &AppState) -> ApiResult<usize> {
             "limit must be a positive value".into(),
         ));
     }
-    let max = state.config.limits_config.max_entries_limit_per_query;
+    let max = state.store.limits_for(tenant).max_entries_limit_per_query;
     if limit as usize > max {
         return Err(ApiError::BadRequest(format!(
             "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})"
@@ -79,8 +79,8 @@ fn go_duration(ns: i64) -> String {
     }
 }
 
-fn check_length(state: &AppState, start: i64, end: i64) -> ApiResult<()> {
-    let max = state.config.limits_config.max_query_length;
+fn check_length(state: &AppState, tenant: &str, start: i64, end: i64) -> ApiResult<()> {
+    let max = crate::config::Dur(state.store.limits_for(tenant).max_query_length);
     let max_ns = max.as_nanos_i64();
     if max_ns > 0 && end - start > max_ns {
         return Err(ApiError::BadRequest(format!(
@@ -101,12 +101,34 @@ fn validate_pipelines(expr: &Expr) -> ApiResult<()> {
     Ok(())
 }
 
+/// Sets the query's cancel flag when the request ends for any reason
+/// (answered, timed out, or dropped because the client went away).
+struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Runs query work on a blocking thread under the tenant's `query_timeout`.
+/// The storage scans check the same deadline and the cancel flag, so a
+/// timed-out query stops consuming CPU and memory instead of running on.
 async fn run_blocking<T: Send + 'static>(
     state: &AppState,
+    tenant: &str,
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    let timeout = state.config.limits_config.query_timeout.0;
-    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(f)).await {
+    let timeout = state.store.limits_for(tenant).query_timeout;
+    let deadline = Instant::now() + timeout;
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _cancel = CancelOnDrop(flag.clone());
+    let work = tokio::task::spawn_blocking(move || {
+        let _scope = lode_storage::cancel::enter(Some(deadline), flag);
+        f()
+    });
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(Err(_))) if Instant::now() >= deadline => Err(ApiError::timeout()),
         Ok(Ok(r)) => r,
         Ok(Err(e)) => Err(ApiError::Internal(e.to_string())),
         Err(_) => Err(ApiError::timeout()),
@@ -126,7 +148,8 @@ async fn log_query(
 ) -> ApiResult<Response> {
     let started = Instant::now();
     let st = state.clone();
-    let (hits, stats) = run_blocking(&state, move || {
+    let tn = tenant.clone();
+    let (hits, stats) = run_blocking(&state, &tn, move || {
         let pipeline = LogPipeline::new(&log.pipeline)?;
         let q = LogQuery {
             matchers: &log.selector,
@@ -153,7 +176,8 @@ async fn metric_query(
 ) -> ApiResult<Response> {
     let started = Instant::now();
     let st = state.clone();
-    let (value, stats) = run_blocking(&state, move || {
+    let tn = tenant.clone();
+    let (value, stats) = run_blocking(&state, &tn, move || {
         let source = st.store.samples(&tenant, MAX_SOURCE_SERIES);
         let v = evaluate(&expr, &params, &source)?;
         Ok((v, source.stats()))
@@ -189,13 +213,13 @@ pub async fn query_range(
             "end timestamp must not be before or equal to start time".into(),
         ));
     }
-    let limit = limit(&p, &state)?;
+    let limit = limit(&p, &state, &tenant)?;
     let dir = direction(&p)?;
     let expr = parse_query(&p)?;
     validate_pipelines(&expr)?;
     let r = match expr {
         Expr::Log(log) => {
-            check_length(&state, start, end)?;
+            check_length(&state, &tenant, start, end)?;
             log_query(
                 state.clone(),
                 tenant,
@@ -223,13 +247,13 @@ pub async fn query_range(
                     "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
                 ));
             }
-            check_length(&state, start, end)?;
+            check_length(&state, &tenant, start, end)?;
             let params = EvalParams {
                 start,
                 end,
                 step,
                 instant: false,
-                max_series: state.config.limits_config.max_query_series,
+                max_series: state.store.limits_for(&tenant).max_query_series,
             };
             metric_query(state.clone(), tenant, m, params).await
         }
@@ -252,7 +276,7 @@ pub async fn query(
         Some(t) => parse_time(t)?,
         None => now_ns(),
     };
-    limit(&p, &state)?;
+    limit(&p, &state, &tenant)?;
     direction(&p)?;
     let expr = parse_query(&p)?;
     validate_pipelines(&expr)?;
@@ -266,7 +290,7 @@ pub async fn query(
                 end: time,
                 step: 0,
                 instant: true,
-                max_series: state.config.limits_config.max_query_series,
+                max_series: state.store.limits_for(&tenant).max_query_series,
             };
             metric_query(state.clone(), tenant, m, params).await
         }
