@@ -35,6 +35,29 @@ pub fn router(state: SharedState) -> Router {
                 .delete(routes::delete::cancel),
         )
         .route("/api/prom/push", post(push::push_legacy))
+        .route("/otlp/v1/logs", post(routes::otlp::otlp_logs))
+        .route("/loki/api/v1/tail", get(routes::tail::tail))
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(routes::detected::detected_labels).post(routes::detected::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(routes::detected::detected_fields).post(routes::detected::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(routes::detected::detected_field_values)
+                .post(routes::detected::detected_field_values),
+        )
+        .route(
+            "/loki/api/v1/patterns",
+            get(routes::patterns::patterns).post(routes::patterns::patterns),
+        )
+        .route(
+            "/loki/api/v1/drilldown-limits",
+            get(routes::drilldown::drilldown_limits),
+        )
         .route(
             "/loki/api/v1/query_range",
             get(query::query_range).post(query::query_range),

@@ -18,6 +18,7 @@ pub mod rate;
 pub mod retention;
 pub mod samples;
 pub mod store;
+pub mod subscribe;
 pub mod tenant;
 pub mod visibility;
 

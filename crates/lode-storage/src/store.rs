@@ -137,6 +137,8 @@ pub(crate) struct Inner {
     pub(crate) compact_tx: Mutex<Option<mpsc::Sender<()>>>,
     /// Held by a compaction pass (flushes may run alongside until its swap).
     pub(crate) compact_lock: Mutex<()>,
+    /// Live `tail` hooks, told about every durable batch.
+    pub(crate) subscribers: crate::subscribe::Subscribers,
 }
 
 /// The log store.
@@ -303,6 +305,7 @@ impl Inner {
                 let _g = self.apply_lock.lock();
                 for (i, op) in batch.iter_mut().enumerate() {
                     let streams = std::mem::take(&mut op.streams);
+                    self.subscribers.notify(&op.tenant, &streams);
                     results.push(self.apply(&op.tenant, streams));
                     self.applied_seq
                         .store(first_seq + i as u64, Ordering::Release);
@@ -479,6 +482,7 @@ impl Store {
             unflushed: AtomicU64::new(0),
             counters: StoreCounters::default(),
             flush_tx: Mutex::new(None),
+            subscribers: Default::default(),
             overrides: RwLock::new(HashMap::new()),
             deletes: DeleteRegistry::load(&data)?,
             rate: crate::rate::RateLimiter::default(),
@@ -759,6 +763,11 @@ impl Store {
 
     pub fn counters(&self) -> &StoreCounters {
         &self.inner.counters
+    }
+
+    /// Hooks told about every durable batch (live tail).
+    pub fn subscribers(&self) -> &crate::subscribe::Subscribers {
+        &self.inner.subscribers
     }
 
     pub fn stats(&self) -> StoreStats {
