@@ -1,0 +1,12 @@
+//! The pieces of the `lode-bench` load tool, also used by the criterion
+//! benches in `benches/`: the deterministic homelab data set, a minimal
+//! HTTP client, `/proc` readers, the push and query drivers and the report.
+
+pub mod gen;
+pub mod http;
+pub mod pipeline;
+pub mod procfs;
+pub mod push;
+pub mod queries;
+pub mod report;
+pub mod rng;
