@@ -11,10 +11,11 @@ use crate::encode::{json_str, labels_obj};
 use crate::error::{ApiError, ApiResult};
 use crate::params::{now_ns, parse_time, Params};
 use crate::state::{categorize, tenant, SharedState};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use lode_logql::ast::LogExpr;
 use lode_logql::pipeline::{LogPipeline, ProcessedEntry};
 use lode_logql::{Expr, LabelSet};
@@ -102,11 +103,16 @@ fn parse_request(state: &SharedState, uri: &Uri, headers: &HeaderMap) -> ApiResu
 
 pub async fn tail(
     State(state): State<SharedState>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    // Parameters first: a bad request is a 400 whether or not it upgrades.
     let req = parse_request(&state, &uri, &headers)?;
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     Ok(ws.on_upgrade(move |socket| async move {
         let mut socket = socket;
         if let Err(msg) = run(state, &mut socket, req).await {
