@@ -5,7 +5,7 @@
 # must be queryable by their service_name. Installs into a cache directory
 # ($LODE_CLIENTS_CACHE, default ~/.cache/lode-clients). Prints "N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 HERE=$PWD
 LODE_BIN=${LODE_BIN:?set LODE_BIN to the lode binary}
 CACHE=${LODE_CLIENTS_CACHE:-$HOME/.cache/lode-clients}
