@@ -34,6 +34,9 @@ if grep -qE '^test result: FAILED|^error' "$TARGET_DIR/test-output.txt"; then
 fi
 awk '/^test result:/ {p+=$4; f+=$6; i+=$8} END {printf "cargo test: %d passed, %d failed, %d ignored\n", p, f, i}' "$TARGET_DIR/test-output.txt"
 
+step "real push clients (npm winston-loki: protobuf+snappy; PyPI python-logging-loki: JSON)"
+bash tests/clients/run.sh
+
 step "conformance against Loki's recorded answers (../shared/compat)"
 COMPAT="$ROOT/../shared/compat"
 CASES=${LODE_COMPAT_CASES:-}
