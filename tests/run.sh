@@ -28,7 +28,7 @@ LODE_BIN="$TARGET_DIR/release/lode"
 export LODE_BIN
 
 step "unit, property and end-to-end tests"
-cargo test --workspace --locked 2>&1 | tee "$TARGET_DIR/test-output.txt" | grep -E '^(test result|running|error|failures|---- |thread )' || true
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$TARGET_DIR/test-output.txt" | grep -E '^(test result|running|error|failures|---- |thread )' || true
 if grep -qE '^test result: FAILED|^error' "$TARGET_DIR/test-output.txt"; then
   echo "cargo test failed; full output in $TARGET_DIR/test-output.txt"; tail -80 "$TARGET_DIR/test-output.txt"; exit 1
 fi
