@@ -103,17 +103,14 @@ struct Rewrite {
 
 impl Inner {
     pub(crate) fn compactor_loop(self: Arc<Self>, rx: mpsc::Receiver<()>) {
-        loop {
-            match rx.recv_timeout(self.opts.compaction_interval) {
-                Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(e) = self.compact() {
-                        self.counters
-                            .compaction_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(error = %e, "compaction failed; it is retried next interval");
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(self.opts.compaction_interval)
+        {
+            if let Err(e) = self.compact() {
+                self.counters
+                    .compaction_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "compaction failed; it is retried next interval");
             }
         }
     }
