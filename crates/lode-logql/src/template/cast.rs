@@ -265,8 +265,8 @@ impl Decimal {
         } else {
             (self.m, o.m.checked_mul(pow10(-k)?)?)
         };
-        let q = num / den;
-        let r = num % den;
+        let q = num.checked_div(den)?;
+        let r = num.checked_rem(den)?;
         let adjust = if r.unsigned_abs().checked_mul(2)? >= den.unsigned_abs() {
             if (num < 0) != (den < 0) {
                 -1
@@ -277,7 +277,7 @@ impl Decimal {
             0
         };
         Some(Decimal {
-            m: q + adjust,
+            m: q.checked_add(adjust)?,
             e: -16,
         })
     }

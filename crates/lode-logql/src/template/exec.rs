@@ -25,9 +25,9 @@ type EResult<T> = Result<T, Box<ExecErr>>;
 
 /// Output beyond this size aborts rendering (a template cannot grow a
 /// line without bound).
-const MAX_OUTPUT: usize = 64 << 20;
+const MAX_OUTPUT: usize = 16 << 20;
 /// Upper bound on `range` over an integer.
-const MAX_RANGE_INT: i64 = 10_000_000;
+const MAX_RANGE_INT: i64 = 1_000_000;
 
 enum Flow {
     Normal,

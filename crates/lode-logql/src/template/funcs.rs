@@ -431,13 +431,10 @@ fn sub_str<'a>(
     }
 }
 
+/// Compiles a function's pattern with Go's RE2 meaning (`\d` is ASCII
+/// and so on), reporting Go's error text.
 pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(pattern).map_err(|e| {
-        format!(
-            "error parsing regexp: {}",
-            e.to_string().lines().last().unwrap_or("")
-        )
-    })
+    crate::parser::go_regex::compile(pattern)
 }
 
 fn go_max(x: f64, y: f64) -> f64 {

@@ -7,6 +7,9 @@ use std::fmt::Write;
 use super::lex::push_quoted_body;
 use super::value::Value;
 
+/// More significant or fractional digits than any f64 has.
+const MAX_EXACT_DIGITS: usize = 1100;
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Flags {
     plus: bool,
@@ -572,12 +575,16 @@ fn fmt_float(out: &mut String, x: f64, verb: char, prec: Option<usize>, f: &Flag
 pub(crate) fn format_abs(out: &mut String, x: f64, verb: char, prec: Option<usize>) {
     match verb {
         'f' | 'F' => {
+            // Digits past ~1075 decimals are zero for any f64; Rust's
+            // formatter refuses precisions above u16::MAX.
             let p = prec.unwrap_or(6);
-            let _ = write!(out, "{x:.p$}");
+            let q = p.min(MAX_EXACT_DIGITS);
+            let _ = write!(out, "{x:.q$}");
+            out.extend(std::iter::repeat_n('0', p - q));
         }
         'e' | 'E' => {
             let (digits, dp) = match prec {
-                Some(p) => digits_sig(x, p + 1, false),
+                Some(p) => digits_sig(x, (p + 1).min(MAX_EXACT_DIGITS), false),
                 None => digits_shortest(x),
             };
             let p = prec.unwrap_or(digits.len().saturating_sub(1));
@@ -586,7 +593,7 @@ pub(crate) fn format_abs(out: &mut String, x: f64, verb: char, prec: Option<usiz
         _ => {
             let shortest = prec.is_none();
             let (digits, dp) = match prec {
-                Some(p) => digits_sig(x, p.max(1), true),
+                Some(p) => digits_sig(x, p.clamp(1, MAX_EXACT_DIGITS), true),
                 None => digits_shortest(x),
             };
             let nd = digits.len() as i64;
@@ -791,6 +798,10 @@ mod tests {
         assert_eq!(pf("abc%", &[]), "abc%!(NOVERB)");
         assert_eq!(pf("%[2]s %[1]s", &[s("a"), s("b")]), "b a");
         assert_eq!(pf("%*d", &[Value::Int(4), Value::Int(7)]), "   7");
+        // Precisions beyond what Rust's formatter accepts still work.
+        assert_eq!(pf("%.70000f", &[Value::Float(1.5)]).len(), 70002);
+        assert_eq!(pf("%.70000e", &[Value::Float(1.5)]).len(), 70006);
+        assert_eq!(pf("%.70000g", &[Value::Float(1.5)]), "1.5");
     }
 
     #[test]

@@ -622,22 +622,23 @@ pub(crate) fn parse(mut layout: &str, mut value: &str) -> Result<GoTime, ()> {
                 if vb.len() < need {
                     return Err(());
                 }
+                let part = |a: usize, b: usize| value.get(a..b).ok_or(());
                 let (hh, mm, ss) = if short {
-                    (&value[1..3], "00", "00")
+                    (part(1, 3)?, "00", "00")
                 } else if colon {
                     if vb[3] != b':' || secs && vb[6] != b':' {
                         return Err(());
                     }
                     (
-                        &value[1..3],
-                        &value[4..6],
-                        if secs { &value[7..9] } else { "00" },
+                        part(1, 3)?,
+                        part(4, 6)?,
+                        if secs { part(7, 9)? } else { "00" },
                     )
                 } else {
                     (
-                        &value[1..3],
-                        &value[3..5],
-                        if secs { &value[5..7] } else { "00" },
+                        part(1, 3)?,
+                        part(3, 5)?,
+                        if secs { part(5, 7)? } else { "00" },
                     )
                 };
                 let (h, m, s) = (
@@ -654,7 +655,7 @@ pub(crate) fn parse(mut layout: &str, mut value: &str) -> Result<GoTime, ()> {
                     b'-' => -off,
                     _ => return Err(()),
                 });
-                value = &value[need..];
+                value = value.get(need..).ok_or(())?;
             }
             Std::Tz => {
                 if let Some(rest) = value.strip_prefix("UTC") {
@@ -774,20 +775,20 @@ pub(crate) fn parse(mut layout: &str, mut value: &str) -> Result<GoTime, ()> {
 }
 
 fn skip<'v>(mut value: &'v str, mut prefix: &str) -> Result<&'v str, ()> {
-    while let Some(p) = prefix.as_bytes().first() {
-        if *p == b' ' {
-            if value.as_bytes().first().is_some_and(|c| *c != b' ') {
+    while let Some(p) = prefix.chars().next() {
+        if p == ' ' {
+            if value.chars().next().is_some_and(|c| c != ' ') {
                 return Err(());
             }
             prefix = prefix.trim_start_matches(' ');
             value = value.trim_start_matches(' ');
             continue;
         }
-        if value.as_bytes().first() != Some(p) {
-            return Err(());
+        match value.strip_prefix(p) {
+            Some(rest) => value = rest,
+            None => return Err(()),
         }
-        prefix = &prefix[1..];
-        value = &value[1..];
+        prefix = &prefix[p.len_utf8()..];
     }
     Ok(value)
 }
@@ -899,5 +900,7 @@ mod tests {
         assert!(parse("2006-01-02", "2021-02-30").is_err());
         assert!(parse("2006-01-02", "2021-11-02x").is_err());
         assert!(parse("Jan 2", "Foo 2").is_err());
+        assert!(parse("2006年01", "2006年01").is_ok());
+        assert!(parse("-07:00", "+0é:00").is_err());
     }
 }

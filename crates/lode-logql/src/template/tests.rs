@@ -191,6 +191,8 @@ fn loki_functions() {
         "1.5 2048 a+b%2Fc a/b c"
     );
     assert_eq!(ok("{{ __line__ | count \"fo+\" }} {{ regexReplaceAll \"(\\\\w+) bar\" __line__ \"${1}!\" }}", &c), "2 foo! foo");
+    // Go's `\d` is ASCII-only.
+    assert_eq!(ok(r##"{{ regexReplaceAll "\\d" "1٣" "#" }}"##, &c), "#٣");
     assert_eq!(
         ok("{{ regexReplaceAllLiteral \"o+\" __line__ \"$1\" }}", &c),
         "f$1 bar f$1"
@@ -461,6 +463,9 @@ const VOCAB: &[&str] = &[
     "bytes",
     "duration",
     "ToUpper",
+    "\"%.99999f %.70000e %1000000d %[3]*.[2]*[1]f\"",
+    "toDateInZone",
+    "\"2006年-07:00\"",
     "Replace",
     "alignLeft",
     "0",
@@ -513,5 +518,204 @@ proptest! {
         let c = Ctx::new(&[("a", &a), ("b", &b)], "line");
         let mut out = String::new();
         let _ = t.render(&c, &mut out);
+    }
+}
+
+/// Replays `{template, labels, line, ts, expected}` JSON lines from the
+/// file named by `TEMPLATE_CASES` (e.g. extracted from the compat
+/// goldens) and reports every mismatch. Run with `--ignored`.
+#[test]
+#[ignore]
+fn replay_cases_file() {
+    let Ok(path) = std::env::var("TEMPLATE_CASES") else {
+        return;
+    };
+    let text = std::fs::read_to_string(path).expect("cases file");
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for line in text.lines() {
+        let case: serde_json::Value = serde_json::from_str(line).expect("json line");
+        let labels: Vec<(String, String)> = case["labels"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut c = Ctx::new(&pairs, case["line"].as_str().unwrap_or(""));
+        c.ts = case["ts"].as_i64().unwrap_or(0);
+        let src = case["template"].as_str().unwrap_or("");
+        let got = render(src, &c).unwrap_or_else(|e| format!("ERROR {e}"));
+        let want = case["expected"].as_str().unwrap_or("");
+        total += 1;
+        if got != want {
+            failures.push(format!(
+                "{}: {src:?}\n  got  {got:?}\n  want {want:?}",
+                case["id"]
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Builds a syntactically plausible template from a byte string, so the
+/// property test below exercises evaluation and not just parse errors.
+fn grammar_template(choices: &[u8]) -> String {
+    const FUNCS: &[&str] = &[
+        "printf",
+        "print",
+        "len",
+        "index",
+        "slice",
+        "eq",
+        "lt",
+        "and",
+        "or",
+        "not",
+        "add",
+        "sub",
+        "div",
+        "mod",
+        "mulf",
+        "divf",
+        "maxf",
+        "round",
+        "trunc",
+        "substr",
+        "replace",
+        "Replace",
+        "Trim",
+        "ToUpper",
+        "title",
+        "repeat",
+        "indent",
+        "default",
+        "fromJson",
+        "date",
+        "toDate",
+        "toDateInZone",
+        "unixToTime",
+        "unixEpoch",
+        "duration",
+        "bytes",
+        "regexReplaceAll",
+        "count",
+        "b64dec",
+        "urldecode",
+        "alignLeft",
+        "int",
+        "float64",
+        "html",
+        "js",
+        "urlquery",
+        "ceil",
+        "contains",
+    ];
+    const ARGS: &[&str] = &[
+        ".a",
+        ".b",
+        ".c.d",
+        "$",
+        ".",
+        "\"%v-%d-%5.2f-%q\"",
+        "\"x\"",
+        "\"2006-01-02\"",
+        "0",
+        "-3",
+        "7",
+        "2.5",
+        "1e3",
+        "'z'",
+        "true",
+        "nil",
+        "__line__",
+        "__timestamp__",
+        "\"(a+)\"",
+        "\"[1,{\\\"k\\\":2}]\"",
+        "$v",
+        "$v.k",
+    ];
+    let mut it = choices.iter().copied();
+    fn pick<'s>(it: &mut impl Iterator<Item = u8>, from: &[&'s str]) -> &'s str {
+        from[it.next().unwrap_or(0) as usize % from.len()]
+    }
+    fn cmd(it: &mut impl Iterator<Item = u8>, depth: u32, out: &mut String) {
+        let n = it.next().unwrap_or(0);
+        if n % 3 == 0 || depth > 2 {
+            out.push_str(pick(it, ARGS));
+            return;
+        }
+        out.push_str(pick(it, FUNCS));
+        for _ in 0..(n % 4) {
+            out.push(' ');
+            if it.next().unwrap_or(0) % 5 == 0 {
+                out.push('(');
+                cmd(it, depth + 1, out);
+                out.push(')');
+            } else {
+                out.push_str(pick(it, ARGS));
+            }
+        }
+    }
+    fn pipeline(it: &mut impl Iterator<Item = u8>, out: &mut String) {
+        cmd(it, 0, out);
+        while it.next().unwrap_or(1) % 3 == 0 {
+            out.push_str(" | ");
+            out.push_str(pick(it, FUNCS));
+            if it.next().unwrap_or(0) % 2 == 0 {
+                out.push(' ');
+                out.push_str(pick(it, ARGS));
+            }
+        }
+    }
+    let mut out = String::from("{{ $v := fromJson \"{\\\"k\\\":[1]}\" }}");
+    while let Some(c) = it.next() {
+        match c % 6 {
+            0 => out.push_str("txt "),
+            1 | 2 => {
+                out.push_str("{{ ");
+                pipeline(&mut it, &mut out);
+                out.push_str(" }}");
+            }
+            3 => {
+                let kw = pick(&mut it, &["if", "with", "range"]);
+                out.push_str(&format!("{{{{ {kw} "));
+                pipeline(&mut it, &mut out);
+                out.push_str(" }}[{{ . }}]{{ else }}-{{ end }}");
+            }
+            4 => {
+                out.push_str("{{ $v = ");
+                pipeline(&mut it, &mut out);
+                out.push_str(" }}");
+            }
+            _ => out.push_str("{{- \"t\" -}}"),
+        }
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn generated_templates_parse_and_render_without_panics(
+        choices in proptest::collection::vec(any::<u8>(), 0..60),
+        a in ".{0,12}",
+        b in "[0-9a-z.%-]{0,8}",
+    ) {
+        let src = grammar_template(&choices);
+        let t = Template::parse(&src);
+        prop_assert!(t.is_ok(), "{src}: {:?}", t.err());
+        let c = Ctx::new(&[("a", &a), ("b", &b), ("c", "x")], "the line");
+        let mut out = String::new();
+        let _ = t.unwrap().render(&c, &mut out);
     }
 }
