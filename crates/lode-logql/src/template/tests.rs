@@ -651,14 +651,14 @@ fn grammar_template(choices: &[u8]) -> String {
     }
     fn cmd(it: &mut impl Iterator<Item = u8>, depth: u32, out: &mut String) {
         let n = it.next().unwrap_or(0);
-        if n % 3 == 0 || depth > 2 {
+        if n.is_multiple_of(3) || depth > 2 {
             out.push_str(pick(it, ARGS));
             return;
         }
         out.push_str(pick(it, FUNCS));
         for _ in 0..(n % 4) {
             out.push(' ');
-            if it.next().unwrap_or(0) % 5 == 0 {
+            if it.next().unwrap_or(0).is_multiple_of(5) {
                 out.push('(');
                 cmd(it, depth + 1, out);
                 out.push(')');
@@ -669,10 +669,10 @@ fn grammar_template(choices: &[u8]) -> String {
     }
     fn pipeline(it: &mut impl Iterator<Item = u8>, out: &mut String) {
         cmd(it, 0, out);
-        while it.next().unwrap_or(1) % 3 == 0 {
+        while it.next().unwrap_or(1).is_multiple_of(3) {
             out.push_str(" | ");
             out.push_str(pick(it, FUNCS));
-            if it.next().unwrap_or(0) % 2 == 0 {
+            if it.next().unwrap_or(0).is_multiple_of(2) {
                 out.push(' ');
                 out.push_str(pick(it, ARGS));
             }
