@@ -237,7 +237,7 @@ mod tests {
             );
             let (ts, lens) = decode_meta(&b).unwrap();
             assert_eq!(ts, d.ts);
-            assert_eq!(lens, vec![5, 0, 9]);
+            assert_eq!(lens, vec![5, 0, 10]);
         }
     }
 
