@@ -326,7 +326,7 @@ fn load(a: &Args) -> Result<(), String> {
     eprintln!("running the query mix ({warm} warm runs each)...");
     let mix = queries::mix(&ds, end_ns + 60 * 1_000_000_000);
     let q0 = pid.and_then(procfs::cpu_seconds);
-    r.queries = rt.block_on(queries::run(&target, tenant, &mix, warm));
+    r.queries = rt.block_on(queries::run(&target, tenant, &mix, warm, pid));
     r.query_cpu = pid
         .and_then(procfs::cpu_seconds)
         .zip(q0)

@@ -19,6 +19,8 @@ pub struct Timing {
     pub warm: Vec<Duration>,
     pub bytes: usize,
     pub error: Option<String>,
+    /// Server CPU-seconds per warm run (steadier than wall time on a busy machine).
+    pub cpu_per_run: Option<f64>,
 }
 
 impl Timing {
@@ -107,6 +109,7 @@ pub async fn run(
     tenant: Option<&str>,
     queries: &[Query],
     warm: usize,
+    pid: Option<u32>,
 ) -> Vec<Timing> {
     let mut conn = Conn::new(target.clone());
     let mut headers = vec![];
@@ -121,8 +124,13 @@ pub async fn run(
             warm: Vec::new(),
             bytes: 0,
             error: None,
+            cpu_per_run: None,
         };
+        let mut cpu0 = None;
         for i in 0..=warm {
+            if i == 1 {
+                cpu0 = pid.and_then(crate::procfs::cpu_seconds);
+            }
             let t0 = Instant::now();
             let r = conn.request("GET", &q.path, &headers, b"").await;
             let d = t0.elapsed();
@@ -151,6 +159,12 @@ pub async fn run(
             } else {
                 t.warm.push(d);
             }
+        }
+        if warm > 0 {
+            t.cpu_per_run = pid
+                .and_then(crate::procfs::cpu_seconds)
+                .zip(cpu0)
+                .map(|(b, a)| (b - a) / warm as f64);
         }
         out.push(t);
     }

@@ -151,17 +151,18 @@ impl Report {
         }
         let _ = writeln!(
             w,
-            "\n| query | cold | p50 | p90 | p99 | answer bytes |\n|---|---|---|---|---|---|"
+            "\n| query | cold | p50 | p90 | p99 | server CPU per run | answer bytes |\n|---|---|---|---|---|---|---|"
         );
         for q in &self.queries {
             let _ = writeln!(
                 w,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 q.name.replace('|', "\\|"),
                 ms(q.cold),
                 ms(q.pct(50.0)),
                 ms(q.pct(90.0)),
                 ms(q.pct(99.0)),
+                or_na(q.cpu_per_run, |c| ms(Duration::from_secs_f64(c))),
                 q.bytes
             );
         }

@@ -252,13 +252,15 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
                     }
                 }
             }
+            // The pipeline first: hashing every scanned line for the
+            // re-send check costs more than filtering it.
+            let Some(entry) = p.process(ts, line, d.metadata(i)) else {
+                continue;
+            };
             let dedup = (si as u32, ts, line_hash(line));
             if kept.contains(&dedup) {
                 continue;
             }
-            let Some(entry) = p.process(ts, line, d.metadata(i)) else {
-                continue;
-            };
             stats.post_filter_lines += 1;
             kept.insert(dedup);
             heap.push(Reverse(Candidate {

@@ -6,6 +6,7 @@
 use super::varint::{put_bytes, put_ivarint, put_uvarint, Reader};
 use crate::error::StorageError;
 use lode_proto::Entry;
+use std::cell::RefCell;
 
 const CODEC_NONE: u8 = 0;
 const CODEC_ZSTD: u8 = 1;
@@ -15,6 +16,27 @@ const CODEC_ZSTD: u8 = 1;
 pub enum Compression {
     None,
     Zstd(i32),
+}
+
+thread_local! {
+    // Creating a zstd context costs more than decoding a small meta
+    // section: each thread keeps one of each.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        RefCell::new(zstd::bulk::Decompressor::new().ok());
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+}
+
+fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        match c.as_mut() {
+            Some((_, z)) => z.compress(data),
+            None => zstd::bulk::compress(data, level),
+        }
+    })
 }
 
 /// Encodes entries (already sorted by timestamp) into a block payload.
@@ -51,8 +73,8 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
         Compression::None => (CODEC_NONE, meta.clone(), lines.clone()),
         Compression::Zstd(level) => (
             CODEC_ZSTD,
-            zstd::bulk::compress(&meta, level)?,
-            zstd::bulk::compress(&lines, level)?,
+            compress(&meta, level)?,
+            compress(&lines, level)?,
         ),
     };
     let mut out = Vec::with_capacity(meta_c.len() + lines_c.len() + 16);
@@ -71,7 +93,7 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
 pub struct DecodedBlock {
     pub ts: Vec<i64>,
     offsets: Vec<u32>,
-    lines: Vec<u8>,
+    lines: String,
     pub metadata: Vec<Vec<(String, String)>>,
 }
 
@@ -87,7 +109,7 @@ impl DecodedBlock {
     pub fn line(&self, i: usize) -> &str {
         let (a, b) = (self.offsets[i] as usize, self.offsets[i + 1] as usize);
         // Lines were validated as UTF-8 when decoding the block.
-        std::str::from_utf8(&self.lines[a..b]).unwrap_or_default()
+        self.lines.get(a..b).unwrap_or_default()
     }
 
     pub fn line_len(&self, i: usize) -> usize {
@@ -107,7 +129,11 @@ fn section(r: &mut Reader<'_>, codec: u8, clen: u64, rlen: u64) -> Result<Vec<u8
     match codec {
         CODEC_NONE => Ok(raw.to_vec()),
         CODEC_ZSTD => {
-            let out = zstd::bulk::decompress(raw, rlen as usize)
+            let out = DECOMPRESSOR
+                .with(|d| match d.borrow_mut().as_mut() {
+                    Some(d) => d.decompress(raw, rlen as usize),
+                    None => zstd::bulk::decompress(raw, rlen as usize),
+                })
                 .map_err(|e| StorageError::Corrupt(format!("block decompression: {e}")))?;
             if out.len() as u64 != rlen {
                 return Err(StorageError::Corrupt(
@@ -154,6 +180,43 @@ fn read_ts_lens(m: &mut Reader<'_>) -> Result<(Vec<i64>, Vec<u32>), StorageError
     Ok((ts, lens))
 }
 
+/// Timestamps, line lengths and structured metadata of a block: everything
+/// but the line text, so counts and byte sums never decompress lines.
+#[derive(Debug, Default)]
+pub struct MetaSection {
+    pub ts: Vec<i64>,
+    pub lens: Vec<u32>,
+    pub metadata: Vec<Vec<(String, String)>>,
+}
+
+fn read_metadata(m: &mut Reader<'_>, n: usize) -> Result<Vec<Vec<(String, String)>>, StorageError> {
+    let mut metadata = Vec::with_capacity(n);
+    for _ in 0..n {
+        let k = m.uvarint()? as usize;
+        let mut v = Vec::with_capacity(k.min(64));
+        for _ in 0..k {
+            let name = m.str()?.to_string();
+            let value = m.str()?.to_string();
+            v.push((name, value));
+        }
+        metadata.push(v);
+    }
+    Ok(metadata)
+}
+
+/// Decodes the meta section only (the lines section is not decompressed).
+pub fn decode_meta_section(payload: &[u8]) -> Result<MetaSection, StorageError> {
+    let mut r = Reader::new(payload);
+    let codec = r.take(1)?[0];
+    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
+    let _ = (r.uvarint()?, r.uvarint()?);
+    let meta = section(&mut r, codec, mc, mr)?;
+    let mut m = Reader::new(&meta);
+    let (ts, lens) = read_ts_lens(&mut m)?;
+    let metadata = read_metadata(&mut m, ts.len())?;
+    Ok(MetaSection { ts, lens, metadata })
+}
+
 /// Decodes a whole block.
 pub fn decode_block(payload: &[u8]) -> Result<DecodedBlock, StorageError> {
     let mut r = Reader::new(payload);
@@ -164,17 +227,7 @@ pub fn decode_block(payload: &[u8]) -> Result<DecodedBlock, StorageError> {
     let lines = section(&mut r, codec, lc, lr)?;
     let mut m = Reader::new(&meta);
     let (ts, lens) = read_ts_lens(&mut m)?;
-    let mut metadata = Vec::with_capacity(ts.len());
-    for _ in 0..ts.len() {
-        let k = m.uvarint()? as usize;
-        let mut v = Vec::with_capacity(k.min(64));
-        for _ in 0..k {
-            let name = m.str()?.to_string();
-            let value = m.str()?.to_string();
-            v.push((name, value));
-        }
-        metadata.push(v);
-    }
+    let metadata = read_metadata(&mut m, ts.len())?;
     let mut offsets = Vec::with_capacity(ts.len() + 1);
     let mut off = 0u64;
     offsets.push(0u32);
@@ -186,9 +239,9 @@ pub fn decode_block(payload: &[u8]) -> Result<DecodedBlock, StorageError> {
     if off != lines.len() as u64 {
         return Err(StorageError::Corrupt("line lengths do not add up".into()));
     }
-    if std::str::from_utf8(&lines).is_err() {
-        return Err(StorageError::Corrupt("line text is not UTF-8".into()));
-    }
+    // Validated once here; `line` then only checks char boundaries.
+    let lines = String::from_utf8(lines)
+        .map_err(|_| StorageError::Corrupt("line text is not UTF-8".into()))?;
     Ok(DecodedBlock {
         ts,
         offsets,
@@ -238,6 +291,9 @@ mod tests {
             let (ts, lens) = decode_meta(&b).unwrap();
             assert_eq!(ts, d.ts);
             assert_eq!(lens, vec![5, 0, 10]);
+            let m = decode_meta_section(&b).unwrap();
+            assert_eq!((m.ts, m.lens), (d.ts.clone(), lens));
+            assert_eq!(m.metadata, d.metadata);
         }
     }
 
@@ -273,6 +329,7 @@ mod tests {
         fn prop_decode_garbage_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_block(&b);
             let _ = decode_meta(&b);
+            let _ = decode_meta_section(&b);
         }
     }
 }
