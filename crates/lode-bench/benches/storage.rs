@@ -109,7 +109,12 @@ fn store_queries(c: &mut Criterion) {
             fsync: false,
             ..Default::default()
         },
-        Default::default(),
+        // The set-up pushes far faster than the default ingestion rate limit.
+        lode_storage::Limits {
+            ingestion_rate_bytes: 1e12,
+            ingestion_burst_bytes: 1e12,
+            ..Default::default()
+        },
     )
     .unwrap();
     for chunk in common::streams(&ds).chunks(50) {
