@@ -74,9 +74,12 @@ fn serve(opts: Options) -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
+    // Colour codes only on a terminal: in a pod, logs go to a collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(ansi)
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
