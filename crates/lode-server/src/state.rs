@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::params::Params;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, Method, Uri};
 use bytes::Bytes;
 use lode_storage::Store;
@@ -57,4 +58,33 @@ pub fn categorize(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|f| f == "categorize-labels"))
+}
+
+/// Form bodies of read endpoints are small; a larger one is refused.
+const MAX_FORM_BODY: usize = 8 << 20;
+
+/// What every read endpoint starts from: the merged query-string and form
+/// parameters, the tenant, and the headers.
+pub struct ApiRequest {
+    pub params: Params,
+    pub tenant: String,
+    pub headers: HeaderMap,
+}
+
+impl FromRequest<SharedState> for ApiRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, MAX_FORM_BODY)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("cannot read request body: {e}")))?;
+        let params = params(&parts.method, &parts.uri, &parts.headers, &body)?;
+        let tenant = tenant(state, &parts.headers)?;
+        Ok(ApiRequest {
+            params,
+            tenant,
+            headers: parts.headers,
+        })
+    }
 }

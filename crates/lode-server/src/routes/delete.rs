@@ -7,11 +7,10 @@
 use crate::error::{ApiError, ApiResult};
 use crate::params::{now_ns, parse_rfc3339};
 use crate::routes::query::json_response;
-use crate::state::{params, tenant, SharedState};
+use crate::state::{tenant, ApiRequest, SharedState};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bytes::Bytes;
 use lode_storage::delete::CancelError;
 
 /// Unix seconds (optionally fractional) or RFC 3339, as Loki's delete API takes.
@@ -43,15 +42,10 @@ fn model_time(ns: i64) -> String {
     }
 }
 
-pub async fn create(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<StatusCode> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+pub async fn create(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<StatusCode> {
+    let ApiRequest {
+        params: p, tenant, ..
+    } = req;
     let query = p
         .get("query")
         .filter(|q| !q.trim().is_empty())
@@ -93,15 +87,10 @@ pub async fn list(State(state): State<SharedState>, headers: HeaderMap) -> ApiRe
     Ok(json_response(out))
 }
 
-pub async fn cancel(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<StatusCode> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+pub async fn cancel(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<StatusCode> {
+    let ApiRequest {
+        params: p, tenant, ..
+    } = req;
     let id = p
         .get("request_id")
         .ok_or_else(|| ApiError::BadRequest("request_id not set".into()))?

@@ -9,11 +9,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::params::{time_range, Params};
 use crate::routes::field_detect::{json_fields, Fields};
 use crate::routes::query::{json_response, selector_param};
-use crate::state::{params, tenant, SharedState};
+use crate::state::{ApiRequest, SharedState};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use bytes::Bytes;
 use lode_logql::ast::{LogExpr, Parser, Stage};
 use lode_logql::pipeline::LogPipeline;
 use lode_logql::{Expr, LabelSet};
@@ -131,13 +129,13 @@ fn collect_fields(
 
 pub async fn detected_fields(
     State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: ApiRequest,
 ) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let log = log_query_param(&p)?;
     let line_limit = usize_param(&p, &["line_limit"], 1000)?;
@@ -193,13 +191,13 @@ pub async fn detected_fields(
 pub async fn detected_field_values(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: ApiRequest,
 ) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let log = log_query_param(&p)?;
     let line_limit = usize_param(&p, &["line_limit"], 1000)?;
@@ -258,13 +256,13 @@ pub fn detect_labels(series: &[LabelSet]) -> Vec<(String, usize)> {
 
 pub async fn detected_labels(
     State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: ApiRequest,
 ) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let sel = selector_param(&p, "query")?;
     let selectors: Vec<_> = sel.into_iter().collect();

@@ -4,11 +4,9 @@ use crate::encode::{json_str, labels_obj};
 use crate::error::{ApiError, ApiResult};
 use crate::params::time_range;
 use crate::routes::query::{json_response, selector_param};
-use crate::state::{params, tenant, SharedState};
+use crate::state::{ApiRequest, SharedState};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use bytes::Bytes;
 
 fn string_list(values: &[String]) -> String {
     let mut out = String::from("{\"status\":\"success\",\"data\":[");
@@ -22,15 +20,12 @@ fn string_list(values: &[String]) -> String {
     out
 }
 
-pub async fn labels(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+pub async fn labels(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<Response> {
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let sel = selector_param(&p, "query")?;
     let names = state
@@ -42,13 +37,13 @@ pub async fn labels(
 pub async fn label_values(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: ApiRequest,
 ) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let sel = selector_param(&p, "query")?;
     let values = state
@@ -57,15 +52,12 @@ pub async fn label_values(
     Ok(json_response(string_list(&values)))
 }
 
-pub async fn series(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+pub async fn series(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<Response> {
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let mut selectors = Vec::new();
     let mut all = false;

@@ -7,11 +7,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::params::{parse_step, time_range};
 use crate::routes::pattern_miner::Miner;
 use crate::routes::query::json_response;
-use crate::state::{params, tenant, SharedState};
+use crate::state::{ApiRequest, SharedState};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use bytes::Bytes;
 use lode_logql::pipeline::LogPipeline;
 use lode_logql::Expr;
 use lode_storage::{Direction, LogQuery};
@@ -21,15 +19,12 @@ use std::fmt::Write;
 /// newest ones are kept).
 const MAX_LINES: usize = 50_000;
 
-pub async fn patterns(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+pub async fn patterns(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<Response> {
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let q = p
         .get("query")

@@ -4,7 +4,7 @@
 use crate::encode::{metric_response, streams_response};
 use crate::error::{ApiError, ApiResult};
 use crate::params::{now_ns, parse_step, parse_time, time_range, Params};
-use crate::state::{categorize, params, tenant, AppState, SharedState};
+use crate::state::{categorize, params, tenant, ApiRequest, AppState, SharedState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
@@ -197,16 +197,13 @@ fn observe(state: &AppState, endpoint: &str, started: Instant) {
         .observe(started.elapsed().as_secs_f64());
 }
 
-pub async fn query_range(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
+pub async fn query_range(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<Response> {
     let started = Instant::now();
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers,
+    } = req;
     let (start, end) = time_range(&p)?;
     if end < start {
         return Err(ApiError::BadRequest(

@@ -4,11 +4,9 @@ use crate::encode::{labels_obj, sample_ts};
 use crate::error::{ApiError, ApiResult};
 use crate::params::{parse_step, time_range, Params};
 use crate::routes::query::{json_response, selector_param};
-use crate::state::{params, tenant, SharedState};
+use crate::state::{ApiRequest, SharedState};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use bytes::Bytes;
 use lode_logql::ast::Matcher;
 use lode_storage::meta::VolumeGroup;
 use std::fmt::Write;
@@ -18,15 +16,12 @@ fn selector(p: &Params) -> ApiResult<Vec<Matcher>> {
         .ok_or_else(|| ApiError::BadRequest("query parameter is required".into()))
 }
 
-pub async fn index_stats(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+pub async fn index_stats(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<Response> {
+    let ApiRequest {
+        params: p,
+        tenant,
+        headers: _,
+    } = req;
     let (start, end) = time_range(&p)?;
     let sel = selector_param(&p, "query")?.unwrap_or_default();
     let s = state.store.index_stats(&tenant, &sel, start, end)?;
@@ -75,16 +70,10 @@ fn limit(p: &Params) -> ApiResult<usize> {
     }
 }
 
-async fn volume_common(
-    state: SharedState,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-    range: bool,
-) -> ApiResult<Response> {
-    let p = params(&method, &uri, &headers, &body)?;
-    let tenant = tenant(&state, &headers)?;
+async fn volume_common(state: SharedState, req: ApiRequest, range: bool) -> ApiResult<Response> {
+    let ApiRequest {
+        params: p, tenant, ..
+    } = req;
     let (start, end) = time_range(&p)?;
     let sel = selector(&p)?;
     let limit = limit(&p)?;
@@ -144,22 +133,13 @@ async fn volume_common(
     Ok(json_response(out))
 }
 
-pub async fn volume(
-    State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    volume_common(state, method, uri, headers, body, false).await
+pub async fn volume(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<Response> {
+    volume_common(state, req, false).await
 }
 
 pub async fn volume_range(
     State(state): State<SharedState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    req: ApiRequest,
 ) -> ApiResult<Response> {
-    volume_common(state, method, uri, headers, body, true).await
+    volume_common(state, req, true).await
 }
