@@ -112,6 +112,18 @@ fn load_meta(src: &Source, stats: &mut ScanStats) -> crate::error::Result<MetaSe
     })
 }
 
+/// Distinct metadata sets of a stream whose series labels are cached; past
+/// this (e.g. a unique `trace_id` per entry) entries go the per-entry way.
+const MAX_META_GROUPS: usize = 32;
+
+/// Entries of one stream sharing a structured-metadata set, and so a series.
+struct MetaGroup {
+    metadata: Vec<(String, String)>,
+    /// `None` when the extractor yields no sample for this metadata.
+    labels: Option<LabelSet>,
+    points: Vec<Point>,
+}
+
 /// Samples of one stream from meta sections only. `Ok(false)` when the
 /// stream holds entries with equal timestamps: telling exact re-sends apart
 /// then needs the lines, and the caller takes the full path.
@@ -142,8 +154,11 @@ fn scan_meta(
     if idx.windows(2).any(|w| w[0].0 == w[1].0) {
         return Ok(false);
     }
-    // Entries without structured metadata all fall in the stream's series.
-    let mut plain: Option<(LabelSet, Vec<Point>)> = None;
+    // With no pipeline, an entry's series depends only on its structured
+    // metadata: compute the labels once per distinct metadata set of the
+    // stream (most streams have a handful: `detected_level` values) instead
+    // of building and hashing a label set per entry.
+    let mut groups: Vec<MetaGroup> = Vec::new();
     for (ts, di, i) in idx {
         let m = &metas[di as usize];
         let len = m.lens[i as usize];
@@ -155,21 +170,32 @@ fn scan_meta(
             MetaValue::LineLen => f64::from(len),
         };
         let md = &m.metadata[i as usize];
-        if md.is_empty() {
-            if plain.is_none() {
+        let slot = match groups.iter().position(|g| g.metadata == *md) {
+            Some(p) => Some(p),
+            None if groups.len() < MAX_META_GROUPS => {
+                groups.push(MetaGroup {
+                    metadata: md.clone(),
+                    labels: ex.process(ts, "", md).map(|(_, l)| l),
+                    points: Vec::new(),
+                });
+                Some(groups.len() - 1)
+            }
+            None => None,
+        };
+        match slot {
+            Some(p) if groups[p].labels.is_some() => groups[p].points.push(Point { ts, value }),
+            Some(_) => {}
+            None => {
                 if let Some((_, labels)) = ex.process(ts, "", md) {
-                    plain = Some((labels, Vec::new()));
+                    push_point(series, max_series, labels, ts, value)?;
                 }
             }
-            if let Some((_, pts)) = plain.as_mut() {
-                pts.push(Point { ts, value });
-            }
-        } else if let Some((_, labels)) = ex.process(ts, "", md) {
-            push_point(series, max_series, labels, ts, value)?;
         }
     }
-    if let Some((labels, pts)) = plain.filter(|p| !p.1.is_empty()) {
-        merge_points(series, max_series, labels, pts)?;
+    for g in groups {
+        if let (Some(labels), false) = (g.labels, g.points.is_empty()) {
+            merge_points(series, max_series, labels, g.points)?;
+        }
     }
     add_stats(stats, &local);
     Ok(true)
