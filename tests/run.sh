@@ -41,7 +41,12 @@ step "conformance against Loki's recorded answers (../shared/compat)"
 COMPAT="$ROOT/../shared/compat"
 CASES=${LODE_COMPAT_CASES:-}
 WORK=$(mktemp -d)
-trap 'kill "${LODE_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# Only ever kill the server we started (an empty PID must not become `kill 0`).
+cleanup() {
+  if [ -n "${LODE_PID:-}" ]; then kill "$LODE_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$LODE_BIN" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/lode.log" 2>&1 &
 LODE_PID=$!
@@ -67,3 +72,4 @@ python3 tests/charts/test_planted_faults.py
 bash tests/charts/smoke_rendered.sh
 
 step "all green"
+exit 0
