@@ -127,25 +127,41 @@ fn collect_fields(
     Ok(fields)
 }
 
-pub async fn detected_fields(
-    State(state): State<SharedState>,
-    req: ApiRequest,
-) -> ApiResult<Response> {
+/// The shared start of `detected_fields` and `detected_field/<name>/values`:
+/// the request's fields over its newest `line_limit` entries, and `limit`.
+async fn fields_of_request(state: SharedState, req: ApiRequest) -> ApiResult<(Fields, usize)> {
     let ApiRequest {
-        params: p,
-        tenant,
-        headers: _,
+        params: p, tenant, ..
     } = req;
     let (start, end) = time_range(&p)?;
     let log = log_query_param(&p)?;
     let line_limit = usize_param(&p, &["line_limit"], 1000)?;
     let limit = usize_param(&p, &["limit", "field_limit"], 1000)?;
-    let st = state.clone();
     let fields = tokio::task::spawn_blocking(move || {
-        collect_fields(&st, &tenant, &log, start, end, line_limit)
+        collect_fields(&state, &tenant, &log, start, end, line_limit)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok((fields, limit))
+}
+
+/// Appends `items` as a JSON array of strings.
+fn json_str_array<S: AsRef<str>>(out: &mut String, items: impl IntoIterator<Item = S>) {
+    out.push('[');
+    for (i, it) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_str(out, it.as_ref());
+    }
+    out.push(']');
+}
+
+pub async fn detected_fields(
+    State(state): State<SharedState>,
+    req: ApiRequest,
+) -> ApiResult<Response> {
+    let (fields, limit) = fields_of_request(state, req).await?;
     let mut out = String::from("{\"fields\":[");
     for (i, (name, f)) in fields.0.iter().take(limit).enumerate() {
         if i > 0 {
@@ -161,26 +177,11 @@ pub async fn detected_fields(
         );
         match &f.parsers {
             None => out.push_str("null"),
-            Some(ps) => {
-                out.push('[');
-                for (j, p) in ps.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    json_str(&mut out, p);
-                }
-                out.push(']');
-            }
+            Some(ps) => json_str_array(&mut out, ps),
         }
         if let Some(path) = &f.json_path {
-            out.push_str(",\"jsonPath\":[");
-            for (j, seg) in path.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                json_str(&mut out, seg);
-            }
-            out.push(']');
+            out.push_str(",\"jsonPath\":");
+            json_str_array(&mut out, path);
         }
         out.push('}');
     }
@@ -193,21 +194,7 @@ pub async fn detected_field_values(
     Path(name): Path<String>,
     req: ApiRequest,
 ) -> ApiResult<Response> {
-    let ApiRequest {
-        params: p,
-        tenant,
-        headers: _,
-    } = req;
-    let (start, end) = time_range(&p)?;
-    let log = log_query_param(&p)?;
-    let line_limit = usize_param(&p, &["line_limit"], 1000)?;
-    let limit = usize_param(&p, &["limit", "field_limit"], 1000)?;
-    let st = state.clone();
-    let fields = tokio::task::spawn_blocking(move || {
-        collect_fields(&st, &tenant, &log, start, end, line_limit)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let (fields, limit) = fields_of_request(state, req).await?;
     let mut out = String::from("{\"values\":[");
     if let Some(f) = fields.0.get(&name) {
         for (i, v) in f.values.iter().take(limit).enumerate() {
