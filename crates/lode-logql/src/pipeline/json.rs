@@ -147,7 +147,8 @@ impl<'a> Scanner<'a> {
             return Err(E_VALUE);
         }
         let tok = &self.b[start..self.i];
-        let ok = match tok[0] {
+        // An empty token (a value position holding `}` or `,`) is malformed.
+        let ok = match tok.first().copied().unwrap_or(0) {
             b't' => tok == b"true",
             b'f' => tok == b"false",
             b'n' => tok == b"null",
@@ -498,6 +499,14 @@ mod tests {
         let r = parse_all(line, &stream, &mut b, &mut JsonScratch::default());
         b.remove("level");
         (r, b.to_label_set())
+    }
+
+    #[test]
+    fn missing_value_is_an_error_not_a_panic() {
+        // Found by the `never_panics_jsonish` proptest: `}` where a value belongs.
+        for line in [r#"{"":}"#, r#"{"a":,"b":1}"#, r#"{"a":]"#] {
+            assert!(run(line).0.is_err(), "{line}");
+        }
     }
 
     #[test]
