@@ -145,15 +145,12 @@ pub struct DeleteRegistry {
 }
 
 fn id_for(tenant: &str, created_at: i64, n: usize) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in tenant
-        .bytes()
-        .chain(created_at.to_le_bytes())
-        .chain((n as u64).to_le_bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let h = crate::hash::fnv1a(
+        tenant
+            .bytes()
+            .chain(created_at.to_le_bytes())
+            .chain((n as u64).to_le_bytes()),
+    );
     format!("{:08x}", (h ^ (h >> 32)) as u32)
 }
 

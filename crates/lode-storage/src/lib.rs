@@ -10,6 +10,7 @@ pub mod compaction;
 pub mod delete;
 pub mod error;
 pub mod format;
+mod hash;
 pub mod index;
 pub mod ingest;
 pub mod meta;

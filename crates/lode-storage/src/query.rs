@@ -176,16 +176,6 @@ impl Ord for Candidate {
     }
 }
 
-fn line_hash(s: &str) -> u64 {
-    // FNV-1a: cheap and only used to recognise exact re-sends.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
 /// Runs a log query on one tenant.
 pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogHit>, ScanStats)> {
     let mut stats = ScanStats::default();
@@ -257,7 +247,7 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
             let Some(entry) = p.process(ts, line, d.metadata(i)) else {
                 continue;
             };
-            let dedup = (si as u32, ts, line_hash(line));
+            let dedup = (si as u32, ts, crate::hash::fnv1a(line.bytes()));
             if kept.contains(&dedup) {
                 continue;
             }
