@@ -7,6 +7,9 @@ use cli::{Command, Options};
 use lode_server::config::Config;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let opts = match cli::parse(&args, |k| std::env::var(k).ok()) {
