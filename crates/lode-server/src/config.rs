@@ -433,7 +433,7 @@ impl Default for StorageConfig {
             flush_interval: Dur::secs(60),
             max_unflushed_bytes: Size(64 << 20),
             compression: CompressionKind::Zstd,
-            zstd_level: 3,
+            zstd_level: 1,
         }
     }
 }

@@ -65,7 +65,7 @@ impl Default for StoreOptions {
             block_target_bytes: 256 * 1024,
             flush_interval: Duration::from_secs(60),
             max_unflushed_bytes: 64 << 20,
-            compression: Compression::Zstd(3),
+            compression: Compression::Zstd(1),
             clock: crate::clock::system(),
             compaction_interval: Duration::from_secs(600),
             retention_enabled: true,
