@@ -11,6 +11,7 @@ pub mod delete;
 pub mod error;
 pub mod format;
 mod hash;
+mod head;
 pub mod index;
 pub mod ingest;
 pub mod meta;

@@ -218,7 +218,7 @@ impl Inner {
         for (labels, s) in streams {
             let id = t.stream_id(&labels);
             let st = &mut t.streams[id as usize];
-            for e in s.entries {
+            for e in &s.entries {
                 let before = st.head_bytes;
                 st.push(e);
                 self.unflushed

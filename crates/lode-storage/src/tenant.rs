@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::format::block::{encode_block, Compression};
 use crate::format::chunk_file::ChunkFile;
+use crate::head::Head;
 use crate::index::LabelIndex;
 use lode_logql::LabelSet;
 use lode_proto::Entry;
@@ -81,7 +82,7 @@ impl BlockHandle {
 pub struct Stream {
     pub labels: LabelSet,
     /// Entries not yet sealed, in arrival order.
-    pub head: Vec<Entry>,
+    pub head: Head,
     pub head_bytes: usize,
     pub head_min: i64,
     pub head_max: i64,
@@ -96,7 +97,7 @@ impl Stream {
     fn new(labels: LabelSet) -> Stream {
         Stream {
             labels,
-            head: Vec::new(),
+            head: Head::default(),
             head_bytes: 0,
             head_min: i64::MAX,
             head_max: i64::MIN,
@@ -106,7 +107,7 @@ impl Stream {
         }
     }
 
-    pub fn push(&mut self, e: Entry) {
+    pub fn push(&mut self, e: &Entry) {
         self.head_bytes += e.line.len() + 16;
         self.head_min = self.head_min.min(e.ts);
         self.head_max = self.head_max.max(e.ts);
@@ -120,9 +121,8 @@ impl Stream {
         if self.head.is_empty() {
             return Ok(None);
         }
-        let mut entries = std::mem::take(&mut self.head);
         // Stable: equal timestamps keep arrival order.
-        entries.sort_by_key(|e| e.ts);
+        let entries = self.head.take_sorted();
         let payload = encode_block(&entries, compression)?;
         let b = Arc::new(MemBlock {
             payload,
@@ -147,14 +147,7 @@ impl Stream {
         if self.head.is_empty() || self.head_max < start || self.head_min > end_incl {
             return Vec::new();
         }
-        let mut v: Vec<Entry> = self
-            .head
-            .iter()
-            .filter(|e| e.ts >= start && e.ts <= end_incl)
-            .cloned()
-            .collect();
-        v.sort_by_key(|e| e.ts);
-        v
+        self.head.entries_in(start, end_incl)
     }
 }
 
