@@ -9,28 +9,31 @@ use lode_logql::LabelSet;
 use std::collections::BTreeSet;
 
 impl Store {
-    /// Streams (label sets) matching any of `selectors` (all streams when
-    /// `selectors` is empty) with data in `[start, end]`.
-    pub fn series(
+    /// Calls `visit` with the labels of every stream matching any of
+    /// `selectors` (all streams when `selectors` is empty) with data in
+    /// `[start, end]`; a stream matching several selectors is visited once
+    /// per match. Nothing is cloned: label and series endpoints run on
+    /// every Grafana keystroke.
+    fn visit_streams(
         &self,
         tenant: &str,
         selectors: &[Vec<Matcher>],
         start: i64,
         end: i64,
-    ) -> Result<Vec<LabelSet>> {
+        mut visit: impl FnMut(&LabelSet),
+    ) -> Result<()> {
         let Some(t) = self.tenant(tenant) else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let compiled = selectors
             .iter()
             .map(|s| compile_all(s))
             .collect::<Result<Vec<_>>>()?;
         let t = t.read();
-        let mut out = BTreeSet::new();
         let mut consider = |id: u32| {
             let s = &t.streams[id as usize];
             if s.overlaps(start.max(t.view.visible_from(&s.labels)), end) {
-                out.insert(s.labels.clone());
+                visit(&s.labels);
             }
         };
         if compiled.is_empty() {
@@ -50,6 +53,24 @@ impl Store {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Streams (label sets) matching any of `selectors` (all streams when
+    /// `selectors` is empty) with data in `[start, end]`.
+    pub fn series(
+        &self,
+        tenant: &str,
+        selectors: &[Vec<Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<LabelSet>> {
+        let mut out = BTreeSet::new();
+        self.visit_streams(tenant, selectors, start, end, |l| {
+            if !out.contains(l) {
+                out.insert(l.clone());
+            }
+        })?;
         Ok(out.into_iter().collect())
     }
 
@@ -64,11 +85,13 @@ impl Store {
     ) -> Result<Vec<String>> {
         let sel: Vec<Vec<Matcher>> = selector.map(|s| vec![s.to_vec()]).unwrap_or_default();
         let mut names = BTreeSet::new();
-        for l in self.series(tenant, &sel, start, end)? {
+        self.visit_streams(tenant, &sel, start, end, |l| {
             for n in l.names() {
-                names.insert(n.to_string());
+                if !names.contains(n) {
+                    names.insert(n.to_string());
+                }
             }
-        }
+        })?;
         Ok(names.into_iter().collect())
     }
 
@@ -83,11 +106,13 @@ impl Store {
     ) -> Result<Vec<String>> {
         let sel: Vec<Vec<Matcher>> = selector.map(|s| vec![s.to_vec()]).unwrap_or_default();
         let mut values = BTreeSet::new();
-        for l in self.series(tenant, &sel, start, end)? {
+        self.visit_streams(tenant, &sel, start, end, |l| {
             if let Some(v) = l.get(name) {
-                values.insert(v.to_string());
+                if !values.contains(v) {
+                    values.insert(v.to_string());
+                }
             }
-        }
+        })?;
         Ok(values.into_iter().collect())
     }
 }
