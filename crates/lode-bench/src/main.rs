@@ -3,7 +3,7 @@
 //! ```text
 //! lode-bench load --url http://127.0.0.1:3100 [--lines 1000000] [--connections 4]
 //!     [--batch-bytes 1048576] [--seed 42] [--streams 999] [--pid N] [--data-dir DIR]
-//!     [--tenant T] [--warm 20] [--label Lode] [--no-flush]
+//!     [--tenant T] [--warm 20] [--label Lode] [--no-flush] [--no-memory]
 //! lode-bench gen [--lines N]            data-set statistics and sample lines
 //! lode-bench pipeline [--bytes 1G] [--query Q]...   LogQL pipeline throughput per core
 //! ```
@@ -114,7 +114,7 @@ fn main() {
 }
 
 const USAGE: &str = "usage: lode-bench load --url URL [--lines N] [--connections N] [--batch-bytes N] [--seed N] \
-[--streams N] [--pid N] [--data-dir DIR] [--tenant T] [--warm N] [--label NAME] [--no-flush]\n       \
+[--streams N] [--pid N] [--data-dir DIR] [--tenant T] [--warm N] [--label NAME] [--no-flush] [--no-memory]\n       \
 lode-bench gen [--lines N] [--seed N]\n       lode-bench pipeline [--bytes 1G] [--query Q]...";
 
 fn dataset(a: &Args, default_lines: u64, end_ns: i64) -> Result<gen::Dataset, String> {
@@ -332,8 +332,55 @@ fn load(a: &Args) -> Result<(), String> {
         .zip(q0)
         .map(|(b, a)| b - a);
     r.after_rss = pid.and_then(procfs::rss);
+    if !a.has("no-memory") {
+        eprintln!("measuring the peak memory of single queries...");
+        r.memory = rt.block_on(memory_checks(
+            &target,
+            tenant,
+            end_ns + 60 * 1_000_000_000,
+            pid,
+        ));
+    }
     println!("{}", r.markdown());
     Ok(())
+}
+
+/// Runs each memory-check query alone, with the server's peak RSS reset
+/// before it (when the server's pid is known and /proc allows it).
+async fn memory_checks(
+    target: &http::Target,
+    tenant: Option<&str>,
+    end_ns: i64,
+    pid: Option<u32>,
+) -> Vec<report::MemoryCheck> {
+    let mut conn = http::Conn::new(target.clone());
+    let headers: Vec<(&str, &str)> = tenant.map(|t| ("X-Scope-OrgID", t)).into_iter().collect();
+    let mut out = Vec::new();
+    for q in queries::memory_checks(end_ns) {
+        let reset = pid.is_some_and(procfs::reset_peak);
+        let t0 = Instant::now();
+        let (status, bytes) = match conn.request("GET", &q.path, &headers, b"").await {
+            Ok(resp) => (resp.status, resp.body.len()),
+            Err(e) => {
+                eprintln!("{}: {e}", q.name);
+                (0, 0)
+            }
+        };
+        let elapsed = t0.elapsed();
+        let peak_rss = if reset {
+            pid.and_then(procfs::rss).map(|x| x.1)
+        } else {
+            None
+        };
+        out.push(report::MemoryCheck {
+            name: q.name,
+            status,
+            bytes,
+            elapsed,
+            peak_rss,
+        });
+    }
+    out
 }
 
 #[cfg(test)]

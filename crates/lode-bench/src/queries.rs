@@ -103,6 +103,37 @@ pub fn mix(ds: &Dataset, end_ns: i64) -> Vec<Query> {
     out
 }
 
+/// Queries whose peak server memory issue 7 bounds (< 256 MiB each): a log
+/// query over the whole window at the 5000-entry limit, and metric queries
+/// at and past the 500-series limit (the last one must be refused, having
+/// kept its memory bounded while it counted series).
+pub fn memory_checks(end_ns: i64) -> Vec<Query> {
+    let start = end_ns - 6 * 3600 * 1_000_000_000;
+    let range = |q: &str, extra: &str| {
+        format!(
+            "/loki/api/v1/query_range?query={}&start={start}&end={end_ns}{extra}",
+            encode(q)
+        )
+    };
+    vec![
+        Query {
+            name: "`{namespace=~\".+\"}`, 6h, limit 5000".into(),
+            path: range("{namespace=~\".+\"}", "&limit=5000"),
+            expect: Some("\"values\"".into()),
+        },
+        Query {
+            name: "`sum by (pod) (count_over_time({node=\"k3s-master-01\"}[1m]))`, 6h, step 1m (333 series)".into(),
+            path: range("sum by (pod) (count_over_time({node=\"k3s-master-01\"}[1m]))", "&step=60"),
+            expect: Some("\"values\"".into()),
+        },
+        Query {
+            name: "`sum by (pod) (count_over_time({namespace=~\".+\"}[1m]))`, 6h, step 1m (999 series: over the 500 limit)".into(),
+            path: range("sum by (pod) (count_over_time({namespace=~\".+\"}[1m]))", "&step=60"),
+            expect: None,
+        },
+    ]
+}
+
 /// Runs each query once cold, then `warm` more times.
 pub async fn run(
     target: &Target,

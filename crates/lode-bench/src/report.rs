@@ -27,6 +27,17 @@ pub struct Report {
     /// (total bytes, bytes under `wal/`) after the flush.
     pub disk: Option<(u64, u64)>,
     pub queries: Vec<Timing>,
+    pub memory: Vec<MemoryCheck>,
+}
+
+/// Peak server RSS of one query, measured alone.
+pub struct MemoryCheck {
+    pub name: String,
+    pub status: u16,
+    pub bytes: usize,
+    pub elapsed: Duration,
+    /// `VmHWM` after the query, reset just before it.
+    pub peak_rss: Option<u64>,
 }
 
 fn mib(b: u64) -> String {
@@ -165,6 +176,23 @@ impl Report {
                 or_na(q.cpu_per_run, |c| ms(Duration::from_secs_f64(c))),
                 q.bytes
             );
+        }
+        if !self.memory.is_empty() {
+            let _ = writeln!(
+                w,
+                "\nPeak server RSS of single queries (VmHWM reset before each; bound: 256 MiB):\n\n| query | status | time | answer bytes | peak RSS |\n|---|---|---|---|---|"
+            );
+            for m in &self.memory {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} |",
+                    m.name.replace('|', "\\|"),
+                    m.status,
+                    ms(m.elapsed),
+                    m.bytes,
+                    or_na(m.peak_rss, mib)
+                );
+            }
         }
         s
     }
