@@ -6,13 +6,15 @@ use crate::index::compile_all;
 use crate::query::{select_sources, Decoded, ScanStats, Source, StreamSources};
 use crate::tenant::Tenant;
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
-use lode_logql::engine::SampleSource;
+use lode_logql::engine::{BucketGrid, SampleSource, SeriesBuckets};
 use lode_logql::pipeline::{SampleExtractor, StreamExtractor};
 use lode_logql::value::{Point, SeriesSamples};
 use lode_logql::{Error as QlError, LabelSet};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+mod buckets;
 
 /// Samples of one tenant's data.
 pub struct TenantSamples {
@@ -301,6 +303,52 @@ fn scan_threads(streams: &[StreamSources]) -> usize {
         .min(4)
 }
 
+/// Runs `scan` over contiguous shares of the streams of about equal work,
+/// on several threads when there is enough work, each under the caller's
+/// cancellation scope. Results come back in stream order, so merging them
+/// in order gives what one sequential scan gives.
+fn in_shares<X: Send>(
+    streams: &[StreamSources],
+    scan: impl Fn(&[StreamSources]) -> lode_logql::Result<X> + Sync,
+) -> Vec<lode_logql::Result<X>> {
+    let threads = scan_threads(streams);
+    if threads <= 1 {
+        return vec![scan(streams)];
+    }
+    let cancel = crate::cancel::current();
+    let total: usize = streams.iter().map(|s| s.sources.len()).sum();
+    let mut bounds = vec![0usize];
+    let mut acc = 0;
+    for (i, s) in streams.iter().enumerate() {
+        acc += s.sources.len();
+        if acc * threads >= total * bounds.len() && bounds.len() < threads {
+            bounds.push(i + 1);
+        }
+    }
+    bounds.push(streams.len());
+    bounds.dedup();
+    let scan = &scan;
+    std::thread::scope(|sc| {
+        let hs: Vec<_> = bounds
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (w[0], w[1]);
+                let cancel = cancel.clone();
+                sc.spawn(move || {
+                    let _g = cancel.map(|(d, f)| crate::cancel::enter(d, f));
+                    scan(&streams[a..b])
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(QlError::Source("scan thread panicked".into())))
+            })
+            .collect()
+    })
+}
+
 impl SampleSource for TenantSamples {
     fn samples(
         &self,
@@ -315,54 +363,10 @@ impl SampleSource for TenantSamples {
         let streams = select_sources(&self.tenant, &matchers, start.saturating_add(1), end);
         let kind = meta_only(range, op);
         let window = (start, end);
-        let threads = scan_threads(&streams);
-        let parts: Vec<lode_logql::Result<(Series, ScanStats)>> = if threads <= 1 {
-            vec![scan_streams(
-                &streams,
-                &extractor,
-                kind,
-                window,
-                self.max_series,
-            )]
-        } else {
-            // Contiguous shares of about equal work, merged back in order:
-            // every series then lists its points in the same order as a
-            // sequential scan. Workers run under the caller's cancellation scope.
-            let cancel = crate::cancel::current();
-            let total: usize = streams.iter().map(|s| s.sources.len()).sum();
-            let mut bounds = vec![0usize];
-            let mut acc = 0;
-            for (i, s) in streams.iter().enumerate() {
-                acc += s.sources.len();
-                if acc * threads >= total * bounds.len() && bounds.len() < threads {
-                    bounds.push(i + 1);
-                }
-            }
-            bounds.push(streams.len());
-            bounds.dedup();
-            let ex = &extractor;
-            let max = self.max_series;
-            let streams = &streams;
-            std::thread::scope(|sc| {
-                let hs: Vec<_> = bounds
-                    .windows(2)
-                    .map(|w| {
-                        let (a, b) = (w[0], w[1]);
-                        let cancel = cancel.clone();
-                        sc.spawn(move || {
-                            let _g = cancel.map(|(d, f)| crate::cancel::enter(d, f));
-                            scan_streams(&streams[a..b], ex, kind, window, max)
-                        })
-                    })
-                    .collect();
-                hs.into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(QlError::Source("scan thread panicked".into())))
-                    })
-                    .collect()
-            })
-        };
+        let max = self.max_series;
+        let parts = in_shares(&streams, |share| {
+            scan_streams(share, &extractor, kind, window, max)
+        });
         let mut stats = ScanStats::default();
         let mut series = Series::new();
         for p in parts {
@@ -382,6 +386,16 @@ impl SampleSource for TenantSamples {
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+
+    fn bucket_counts(
+        &self,
+        range: &LogRange,
+        op: RangeOp,
+        grouping: Option<&Grouping>,
+        grid: &BucketGrid,
+    ) -> lode_logql::Result<Option<Vec<SeriesBuckets>>> {
+        buckets::bucket_counts(self, range, op, grouping, grid)
     }
 }
 

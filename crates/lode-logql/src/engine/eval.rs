@@ -7,6 +7,7 @@ use crate::labels::LabelSet;
 use crate::value::{Point, QueryValue, Sample, Series};
 
 use super::binary;
+use super::buckets::{self, BucketAggNode};
 use super::label_replace::LabelReplaceNode;
 use super::node::{BoxNode, Elem, Node, Shape};
 use super::range_agg::{RangeAggNode, RangeSpec};
@@ -91,6 +92,14 @@ impl Builder<'_> {
                     range: range.range,
                     offset: range.offset,
                 };
+                if let Some(plan) = buckets::plan(&spec, &self.steps) {
+                    if let Some(series) =
+                        self.source
+                            .bucket_counts(range, *op, grouping.as_ref(), &plan.grid)?
+                    {
+                        return Ok(Box::new(BucketAggNode::new(spec, plan, series, limit)?));
+                    }
+                }
                 let end = self.steps.last() - range.offset;
                 let start = self.steps.start - range.offset - range.range;
                 let series = self

@@ -6,6 +6,7 @@
 
 use crate::ast::{Grouping, LogRange, MetricExpr, RangeOp};
 use crate::error::Result;
+use crate::labels::LabelSet;
 use crate::value::{QueryValue, SeriesSamples};
 
 /// Where samples come from. Implemented by the storage layer.
@@ -22,6 +23,61 @@ pub trait SampleSource {
         start: i64,
         end: i64,
     ) -> Result<Vec<SeriesSamples>>;
+
+    /// Per-bucket entry counts (and line-byte sums for `bytes_*`) of one
+    /// `count_over_time`, `rate`, `bytes_over_time` or `bytes_rate` leaf
+    /// without `unwrap`, on `grid`. Series are keyed as in `samples`; only
+    /// series with at least one entry on the grid are listed, sorted by
+    /// labels. `Ok(None)` when the source cannot do it for this query: the
+    /// engine then asks `samples`.
+    fn bucket_counts(
+        &self,
+        _range: &LogRange,
+        _op: RangeOp,
+        _grouping: Option<&Grouping>,
+        _grid: &BucketGrid,
+    ) -> Result<Option<Vec<SeriesBuckets>>> {
+        Ok(None)
+    }
+}
+
+/// Consecutive equal-width time buckets: bucket `k` holds the entries with
+/// timestamps in `(first + k * width, first + (k + 1) * width]`, the same
+/// left-open, right-closed rule as range windows, so a window that is a
+/// union of whole buckets counts exactly what its buckets hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketGrid {
+    pub first: i64,
+    /// Nanoseconds, > 0.
+    pub width: i64,
+    pub count: usize,
+}
+
+impl BucketGrid {
+    /// The right edge of the last bucket.
+    pub fn end(&self) -> i64 {
+        self.first + self.width * self.count as i64
+    }
+
+    /// The bucket of a timestamp, `None` off the grid.
+    #[inline]
+    pub fn index(&self, ts: i64) -> Option<usize> {
+        if ts <= self.first || ts > self.end() {
+            return None;
+        }
+        Some(((ts - self.first - 1) / self.width) as usize)
+    }
+}
+
+/// Bucketed counts of one series.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SeriesBuckets {
+    pub labels: LabelSet,
+    /// Entries per bucket (`grid.count` long).
+    pub counts: Vec<u64>,
+    /// Line bytes per bucket for `bytes_over_time` / `bytes_rate`; empty
+    /// for the other operations.
+    pub bytes: Vec<u64>,
 }
 
 /// Parameters of one evaluation.
@@ -47,6 +103,7 @@ pub fn evaluate(
 }
 
 mod binary;
+mod buckets;
 mod eval;
 mod functions;
 mod label_replace;

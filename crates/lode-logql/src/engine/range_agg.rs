@@ -15,7 +15,7 @@ use super::functions;
 use super::node::{Elem, Node, Shape};
 
 /// The label Loki sets when a pipeline stage failed on an entry.
-const ERROR_LABEL: &str = "__error__";
+pub(crate) const ERROR_LABEL: &str = "__error__";
 /// Set to "true" by a query that asks to keep erroring samples.
 const PRESERVE_ERROR_LABEL: &str = "__preserve_error__";
 
@@ -177,7 +177,7 @@ impl Node for RangeAggNode {
     }
 }
 
-fn carries_error(labels: &LabelSet) -> bool {
+pub(crate) fn carries_error(labels: &LabelSet) -> bool {
     matches!(labels.get(ERROR_LABEL), Some(v) if !v.is_empty())
         && labels.get(PRESERVE_ERROR_LABEL) != Some("true")
 }

@@ -54,6 +54,33 @@ impl SampleExtractor {
         self.pipeline.required_substrings()
     }
 
+    /// True when nothing is unwrapped and the pipeline is empty or holds
+    /// only line filters: an entry's series then depends on its stream and
+    /// structured metadata alone, and whether it counts on `line_passes`.
+    pub fn line_filters_only(&self) -> bool {
+        self.unwrap.is_none()
+            && self
+                .pipeline
+                .steps
+                .iter()
+                .all(|s| matches!(s, super::Step::Line(_)))
+    }
+
+    /// True when the pipeline is empty and nothing is unwrapped.
+    pub fn is_plain(&self) -> bool {
+        self.unwrap.is_none() && self.pipeline.is_noop()
+    }
+
+    /// Whether a line passes every line filter of the pipeline (its other
+    /// stages are not run: meant for `line_filters_only` extractors).
+    #[inline]
+    pub fn line_passes(&self, line: &str) -> bool {
+        self.pipeline.steps.iter().all(|s| match s {
+            super::Step::Line(f) => f.passes(line),
+            _ => true,
+        })
+    }
+
     pub fn for_stream(&self, stream: &LabelSet) -> StreamExtractor<'_> {
         StreamExtractor {
             inner: self.pipeline.for_stream(stream),

@@ -158,7 +158,7 @@ pub fn decode_meta(payload: &[u8]) -> Result<(Vec<i64>, Vec<u32>), StorageError>
     Ok((ts, lens))
 }
 
-fn read_ts_lens(m: &mut Reader<'_>) -> Result<(Vec<i64>, Vec<u32>), StorageError> {
+pub(crate) fn read_ts_lens(m: &mut Reader<'_>) -> Result<(Vec<i64>, Vec<u32>), StorageError> {
     let n = m.uvarint()? as usize;
     // Each entry needs at least two bytes of meta; reject impossible counts early.
     if n > m.remaining() {
@@ -215,6 +215,26 @@ pub fn decode_meta_section(payload: &[u8]) -> Result<MetaSection, StorageError> 
     let (ts, lens) = read_ts_lens(&mut m)?;
     let metadata = read_metadata(&mut m, ts.len())?;
     Ok(MetaSection { ts, lens, metadata })
+}
+
+/// The decompressed meta section and, if `with_lines`, the line text (not
+/// yet checked to be UTF-8), for scans that walk a block in place instead
+/// of building per-entry values (see `samples/buckets.rs`).
+pub(crate) fn raw_sections(
+    payload: &[u8],
+    with_lines: bool,
+) -> Result<(Vec<u8>, Vec<u8>), StorageError> {
+    let mut r = Reader::new(payload);
+    let codec = r.take(1)?[0];
+    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
+    let (lc, lr) = (r.uvarint()?, r.uvarint()?);
+    let meta = section(&mut r, codec, mc, mr)?;
+    let lines = if with_lines {
+        section(&mut r, codec, lc, lr)?
+    } else {
+        Vec::new()
+    };
+    Ok((meta, lines))
 }
 
 /// Decodes a whole block.
