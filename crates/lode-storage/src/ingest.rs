@@ -71,6 +71,8 @@ pub const MIB: f64 = 1024.0 * 1024.0;
 /// The outcome of validating a push.
 #[derive(Debug, Default)]
 pub struct Validated {
+    /// Accepted streams; their labels were moved into the `LabelSet`
+    /// (`PushStream::labels` is left empty).
     pub streams: Vec<(LabelSet, PushStream)>,
     /// Messages for refused entries/streams (400).
     pub errors: Vec<String>,
@@ -140,12 +142,21 @@ pub fn validate(
     let mut new_streams = 0usize;
     let mut seen_new: Vec<LabelSet> = Vec::new();
     for mut s in streams {
-        let labels = LabelSet::from_pairs(s.labels.iter().cloned());
-        let text = labels.to_string();
+        // Decoders hand over canonical (sorted, unique) labels: moved, not copied.
+        let pairs = std::mem::take(&mut s.labels);
+        let labels = if pairs.is_sorted_by(|a, b| a.0 < b.0) {
+            LabelSet::from_sorted_unchecked(pairs)
+        } else {
+            LabelSet::from_pairs(pairs)
+        };
+        // Rendered only for an error message: most pushes have none.
+        let rendered = std::cell::OnceCell::new();
+        let text = || rendered.get_or_init(|| labels.to_string()).as_str();
         if limits.max_label_names_per_series > 0 && labels.len() > limits.max_label_names_per_series
         {
             out.errors.push(format!(
-                "entry for stream '{text}' has {} label names; limit {}",
+                "entry for stream '{}' has {} label names; limit {}",
+                text(),
                 labels.len(),
                 limits.max_label_names_per_series
             ));
@@ -155,16 +166,20 @@ pub fn validate(
             .iter()
             .find(|(k, _)| k.len() > limits.max_label_name_length)
         {
-            out.errors
-                .push(format!("stream '{text}' has label name too long: '{k}'"));
+            out.errors.push(format!(
+                "stream '{}' has label name too long: '{k}'",
+                text()
+            ));
             continue;
         }
         if let Some((_, v)) = labels
             .iter()
             .find(|(_, v)| v.len() > limits.max_label_value_length)
         {
-            out.errors
-                .push(format!("stream '{text}' has label value too long: '{v}'"));
+            out.errors.push(format!(
+                "stream '{}' has label value too long: '{v}'",
+                text()
+            ));
             continue;
         }
         let stream_top = stream_newest(&labels);
@@ -173,7 +188,8 @@ pub fn validate(
                 && stream_count + new_streams >= limits.max_streams_per_user
             {
                 out.limited.push(format!(
-                    "maximum active stream limit exceeded when trying to create stream {text}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant}'"
+                    "maximum active stream limit exceeded when trying to create stream {}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant}'",
+                    text()
                 ));
                 continue;
             }
@@ -182,26 +198,29 @@ pub fn validate(
         }
         let oldest = now.saturating_sub(limits.reject_old_samples_max_age);
         let newest = now.saturating_add(limits.creation_grace_period);
-        let mut kept = Vec::with_capacity(s.entries.len());
         let total = s.entries.len();
         let mut highest = stream_top.unwrap_or(i64::MIN);
         let mut behind = String::new();
         let mut behind_n = 0usize;
-        for mut e in s.entries {
+        // In place: the common push keeps every entry, and moving them all
+        // into a second vector showed in profiles.
+        s.entries.retain_mut(|e| {
             if limits.reject_old_samples && e.ts < oldest {
                 out.errors.push(format!(
-                    "entry for stream '{text}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
+                    "entry for stream '{}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
+                    text(),
                     fmt_ts(e.ts),
                     fmt_ts(oldest)
                 ));
-                continue;
+                return false;
             }
             if e.ts > newest {
                 out.errors.push(format!(
-                    "entry for stream '{text}' has timestamp too new: {}",
+                    "entry for stream '{}' has timestamp too new: {}",
+                    text(),
                     fmt_ts(e.ts)
                 ));
-                continue;
+                return false;
             }
             if limits.max_line_size > 0 && e.line.len() > limits.max_line_size {
                 if limits.max_line_size_truncate {
@@ -212,11 +231,12 @@ pub fn validate(
                     e.line.truncate(cut);
                 } else {
                     out.errors.push(format!(
-                        "max entry size '{}' bytes exceeded for stream '{text}' while adding an entry with length '{}' bytes",
+                        "max entry size '{}' bytes exceeded for stream '{}' while adding an entry with length '{}' bytes",
                         limits.max_line_size,
+                        text(),
                         e.line.len()
                     ));
-                    continue;
+                    return false;
                 }
             }
             if limits.out_of_order_window > 0 && highest != i64::MIN {
@@ -229,7 +249,7 @@ pub fn validate(
                         fmt_rfc3339(e.ts),
                         fmt_rfc3339(cutoff)
                     ));
-                    continue;
+                    return false;
                 }
             }
             highest = highest.max(e.ts);
@@ -239,15 +259,15 @@ pub fn validate(
             for (k, v) in &e.structured_metadata {
                 out.rate_bytes += (k.len() + v.len()) as u64;
             }
-            kept.push(e);
-        }
+            true
+        });
         if behind_n > 0 {
             out.errors.push(format!(
-                "{behind}user '{tenant}', total ignored: {behind_n} out of {total} for stream: {text}"
+                "{behind}user '{tenant}', total ignored: {behind_n} out of {total} for stream: {}",
+                text()
             ));
         }
-        if !kept.is_empty() {
-            s.entries = kept;
+        if !s.entries.is_empty() {
             out.streams.push((labels, s));
         }
     }

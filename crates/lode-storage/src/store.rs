@@ -263,7 +263,9 @@ impl Inner {
                     &mut buf,
                     next_seq,
                     &op.tenant,
-                    op.streams.iter().map(|(_, s)| s),
+                    op.streams
+                        .iter()
+                        .map(|(l, s)| (l.as_slice(), s.entries.as_slice())),
                 );
                 next_seq += 1;
             }

@@ -155,7 +155,9 @@ impl Stream {
 #[derive(Debug, Default)]
 pub struct Tenant {
     pub streams: Vec<Stream>,
-    pub by_labels: HashMap<LabelSet, u32>,
+    /// foldhash, not SipHash: every stream of every push is looked up here
+    /// (twice: validation, then apply); its seed is random per process.
+    pub by_labels: HashMap<LabelSet, u32, foldhash::fast::RandomState>,
     pub index: LabelIndex,
     /// Retention and pending deletes applied to reads (`visibility.rs`).
     pub view: Arc<crate::visibility::ReadView>,

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 const MAX_RECORD: u32 = 1 << 30;
 const SEGMENT_EXT: &str = "wal";
 
-/// Appends one framed record for `streams` of `tenant` to `out`.
+/// Appends one framed record for `streams` (labels, entries) of `tenant` to `out`.
 pub fn encode_record<'a, I>(out: &mut Vec<u8>, seq: u64, tenant: &str, streams: I)
 where
-    I: IntoIterator<Item = &'a PushStream>,
+    I: IntoIterator<Item = (&'a [(String, String)], &'a [Entry])>,
     I::IntoIter: ExactSizeIterator,
 {
     let streams = streams.into_iter();
@@ -27,14 +27,14 @@ where
     out.extend_from_slice(&seq.to_le_bytes());
     put_bytes(out, tenant.as_bytes());
     put_uvarint(out, streams.len() as u64);
-    for s in streams {
-        put_uvarint(out, s.labels.len() as u64);
-        for (k, v) in &s.labels {
+    for (labels, entries) in streams {
+        put_uvarint(out, labels.len() as u64);
+        for (k, v) in labels {
             put_bytes(out, k.as_bytes());
             put_bytes(out, v.as_bytes());
         }
-        put_uvarint(out, s.entries.len() as u64);
-        for e in &s.entries {
+        put_uvarint(out, entries.len() as u64);
+        for e in entries {
             put_ivarint(out, e.ts);
             put_bytes(out, e.line.as_bytes());
             put_uvarint(out, e.structured_metadata.len() as u64);
@@ -303,6 +303,10 @@ mod tests {
         }
     }
 
+    fn rec(s: &PushStream) -> [(&[(String, String)], &[Entry]); 1] {
+        [(&s.labels, &s.entries)]
+    }
+
     fn collect(dir: &Path, cp: u64) -> (Vec<Record>, ReplayStats) {
         let mut v = Vec::new();
         let st = replay(dir, cp, |r| {
@@ -319,12 +323,12 @@ mod tests {
         let mut w = WalWriter::create(d.path(), 1).unwrap();
         for seq in 1..=3 {
             let mut b = Vec::new();
-            encode_record(&mut b, seq, "fake", &[stream("a", &["x", "y"])]);
+            encode_record(&mut b, seq, "fake", rec(&stream("a", &["x", "y"])));
             w.append(&b, true).unwrap();
         }
         w.rotate(4).unwrap();
         let mut b = Vec::new();
-        encode_record(&mut b, 4, "t2", &[stream("b", &["z"])]);
+        encode_record(&mut b, 4, "t2", rec(&stream("b", &["z"])));
         w.append(&b, true).unwrap();
         let (recs, st) = collect(d.path(), 2);
         assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 4]);
@@ -340,9 +344,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(d.path(), 1).unwrap();
         let mut b = Vec::new();
-        encode_record(&mut b, 1, "fake", &[stream("a", &["x"])]);
+        encode_record(&mut b, 1, "fake", rec(&stream("a", &["x"])));
         let one = b.len();
-        encode_record(&mut b, 2, "fake", &[stream("a", &["y"])]);
+        encode_record(&mut b, 2, "fake", rec(&stream("a", &["y"])));
         w.append(&b[..b.len() - 3], true).unwrap();
         let (recs, st) = collect(d.path(), 0);
         assert_eq!(recs.len(), 1);
