@@ -6,19 +6,21 @@
 //! only, so series labels are computed once per distinct metadata encoding
 //! of a stream and each entry costs a timestamp, a bucket index and an
 //! increment (plus the line filters when there are some). Blocks are walked
-//! in place: metadata stays encoded and is compared as bytes.
+//! in place: metadata stays encoded and is compared as bytes, and nothing
+//! is allocated per entry.
 //!
 //! What stays as in `samples`: series identity, exact re-sends counted once
-//! (same stream, time and line), retention and deletes (through
+//! (same stream, time and line; the first in time order, sources ordered by
+//! their first timestamp, wins), retention and deletes (through
 //! `select_sources`), `max_series`, cancellation per block and the split
-//! over cores. A stream whose sources overlap in time goes through the
-//! sample path's scan and its samples are bucketed afterwards.
+//! over cores. Re-sends can only hide where timestamps are equal, so lines
+//! are compared only within groups of sources whose time ranges touch and
+//! which do hold equal timestamps.
 
-use super::{add_stats, in_shares, scan_full, scan_meta, src_err, MetaValue, Series};
-use super::{TenantSamples, MAX_META_GROUPS};
+use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GROUPS};
 use crate::error::StorageError;
-use crate::format::block::{raw_sections, read_ts_lens};
-use crate::format::varint::{put_bytes, put_uvarint, Reader};
+use crate::format::block::raw_sections;
+use crate::format::varint::{put_bytes, put_uvarint};
 use crate::index::compile_all;
 use crate::query::{select_sources, ScanStats, Source, StreamSources};
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
@@ -128,44 +130,127 @@ impl Acc {
     }
 }
 
+// The meta section of a block (`docs/storage.md`, "Block"): uvarint entry
+// count; zigzag-varint timestamps, the first absolute and then deltas;
+// uvarint line lengths; per entry a uvarint pair count and each name and
+// value length-prefixed. Read here with inlined varints: this is the
+// per-entry work of every count.
+
+fn corrupt() -> StorageError {
+    StorageError::Corrupt("truncated or invalid block meta".into())
+}
+
+#[inline(always)]
+fn uvarint(b: &[u8], pos: &mut usize) -> Result<u64, StorageError> {
+    if let Some(&x) = b.get(*pos) {
+        if x < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(x));
+        }
+    }
+    let mut v = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let x = *b.get(*pos).ok_or_else(corrupt)?;
+        *pos += 1;
+        if shift >= 64 {
+            return Err(corrupt());
+        }
+        v |= u64::from(x & 0x7f) << shift;
+        if x < 0x80 {
+            return Ok(v);
+        }
+        shift += 7;
+    }
+}
+
+/// The end of the metadata of the entry starting at `pos`.
+#[inline]
+fn skip_md(b: &[u8], mut pos: usize) -> Result<usize, StorageError> {
+    let pairs = uvarint(b, &mut pos)?;
+    for _ in 0..pairs.saturating_mul(2) {
+        let len = uvarint(b, &mut pos)? as usize;
+        pos = pos
+            .checked_add(len)
+            .filter(|&e| e <= b.len())
+            .ok_or_else(corrupt)?;
+    }
+    Ok(pos)
+}
+
+fn decode_md(key: &[u8]) -> Result<Vec<(String, String)>, StorageError> {
+    let mut pos = 0;
+    let pairs = uvarint(key, &mut pos)?;
+    let mut out = Vec::with_capacity(pairs.min(64) as usize);
+    let text = |pos: &mut usize| -> Result<String, StorageError> {
+        let len = uvarint(key, pos)? as usize;
+        let end = pos.checked_add(len).ok_or_else(corrupt)?;
+        let s = key.get(*pos..end).ok_or_else(corrupt)?;
+        *pos = end;
+        String::from_utf8(s.to_vec()).map_err(|_| corrupt())
+    };
+    for _ in 0..pairs {
+        let k = text(&mut pos)?;
+        let v = text(&mut pos)?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// Per-block vectors, reused from block to block.
+#[derive(Default)]
+struct Bufs {
+    ts: Vec<i64>,
+    lens: Vec<u32>,
+    /// `len + 1` offsets of each entry's metadata in the meta section, once
+    /// `index_md` ran.
+    md: Vec<u32>,
+    /// `len + 1` offsets of each line in the text, when lines were read.
+    line_at: Vec<u32>,
+}
+
 /// The entries of one source, read in place.
 enum View<'a> {
     Block {
-        ts: Vec<i64>,
-        lens: Vec<u32>,
-        /// The meta section; entry `i`'s metadata is `meta[md[i]..md[i + 1]]`.
+        b: Bufs,
         meta: Vec<u8>,
-        md: Vec<u32>,
-        /// Empty unless the lines were asked for; then `line_at` has
-        /// `len + 1` offsets into `lines`.
+        /// Where the metadata of the first entry starts.
+        md_start: usize,
         lines: String,
-        line_at: Vec<u32>,
+        with_lines: bool,
     },
     Head(&'a [Entry]),
 }
 
 impl View<'_> {
-    fn block(payload: &[u8], with_lines: bool) -> Result<View<'static>, StorageError> {
+    fn block(payload: &[u8], with_lines: bool, mut b: Bufs) -> Result<View<'static>, StorageError> {
         let (meta, lines) = raw_sections(payload, with_lines)?;
-        let mut r = Reader::new(&meta);
-        let (ts, lens) = read_ts_lens(&mut r)?;
-        let mut md = Vec::with_capacity(ts.len() + 1);
-        for _ in 0..ts.len() {
-            md.push(r.position() as u32);
-            for _ in 0..r.uvarint()? {
-                r.len_prefixed()?;
-                r.len_prefixed()?;
-            }
+        let mut pos = 0;
+        let n = uvarint(&meta, &mut pos)? as usize;
+        if n > meta.len() {
+            return Err(corrupt());
         }
-        md.push(r.position() as u32);
-        let mut line_at = Vec::new();
+        b.ts.clear();
+        b.lens.clear();
+        b.md.clear();
+        b.line_at.clear();
+        let mut t = 0i64;
+        for i in 0..n {
+            let u = uvarint(&meta, &mut pos)?;
+            let d = ((u >> 1) as i64) ^ -((u & 1) as i64);
+            t = if i == 0 { d } else { t.wrapping_add(d) };
+            b.ts.push(t);
+        }
+        for _ in 0..n {
+            let l = uvarint(&meta, &mut pos)?;
+            b.lens.push(u32::try_from(l).map_err(|_| corrupt())?);
+        }
         if with_lines {
-            line_at.reserve(ts.len() + 1);
             let mut off = 0u64;
-            line_at.push(0);
-            for &l in &lens {
+            b.line_at.push(0);
+            for &l in &b.lens {
                 off += u64::from(l);
-                line_at.push(
+                b.line_at.push(
                     u32::try_from(off)
                         .map_err(|_| StorageError::Corrupt("block too large".into()))?,
                 );
@@ -177,18 +262,24 @@ impl View<'_> {
         let lines = String::from_utf8(lines)
             .map_err(|_| StorageError::Corrupt("line text is not UTF-8".into()))?;
         Ok(View::Block {
-            ts,
-            lens,
+            b,
             meta,
-            md,
+            md_start: pos,
             lines,
-            line_at,
+            with_lines,
         })
+    }
+
+    fn into_bufs(self) -> Option<Bufs> {
+        match self {
+            View::Block { b, .. } => Some(b),
+            View::Head(_) => None,
+        }
     }
 
     fn len(&self) -> usize {
         match self {
-            View::Block { ts, .. } => ts.len(),
+            View::Block { b, .. } => b.ts.len(),
             View::Head(v) => v.len(),
         }
     }
@@ -196,43 +287,53 @@ impl View<'_> {
     #[inline]
     fn ts(&self, i: usize) -> i64 {
         match self {
-            View::Block { ts, .. } => ts[i],
+            View::Block { b, .. } => b.ts[i],
             View::Head(v) => v[i].ts,
-        }
-    }
-
-    #[inline]
-    fn line_len(&self, i: usize) -> u64 {
-        match self {
-            View::Block { lens, .. } => u64::from(lens[i]),
-            View::Head(v) => v[i].line.len() as u64,
-        }
-    }
-
-    /// Needs the lines (`View::block(.., true)` or a head).
-    #[inline]
-    fn line(&self, i: usize) -> &str {
-        match self {
-            View::Block { lines, line_at, .. } => lines
-                .get(line_at[i] as usize..line_at[i + 1] as usize)
-                .unwrap_or_default(),
-            View::Head(v) => &v[i].line,
         }
     }
 
     fn has_lines(&self) -> bool {
         match self {
-            View::Block { line_at, .. } => !line_at.is_empty(),
+            View::Block { with_lines, .. } => *with_lines,
             View::Head(_) => true,
         }
     }
 
+    /// Needs the lines.
+    #[inline]
+    fn line(&self, i: usize) -> &str {
+        match self {
+            View::Block { b, lines, .. } => lines
+                .get(b.line_at[i] as usize..b.line_at[i + 1] as usize)
+                .unwrap_or_default(),
+            View::Head(v) => &v[i].line,
+        }
+    }
+
+    /// Offsets of every entry's metadata, for `md_key`.
+    fn index_md(&mut self) -> Result<(), StorageError> {
+        if let View::Block {
+            b, meta, md_start, ..
+        } = self
+        {
+            if b.md.is_empty() {
+                let mut pos = *md_start;
+                b.md.push(pos as u32);
+                for _ in 0..b.ts.len() {
+                    pos = skip_md(meta, pos)?;
+                    b.md.push(pos as u32);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Entry `i`'s structured metadata in its block encoding (encoded into
-    /// `scratch` for head entries).
+    /// `scratch` for head entries). Needs `index_md`.
     #[inline]
     fn md_key<'b>(&'b self, i: usize, scratch: &'b mut Vec<u8>) -> &'b [u8] {
         match self {
-            View::Block { meta, md, .. } => &meta[md[i] as usize..md[i + 1] as usize],
+            View::Block { b, meta, .. } => &meta[b.md[i] as usize..b.md[i + 1] as usize],
             View::Head(v) => {
                 scratch.clear();
                 let sm = &v[i].structured_metadata;
@@ -247,16 +348,68 @@ impl View<'_> {
     }
 }
 
-fn decode_md(key: &[u8]) -> Result<Vec<(String, String)>, StorageError> {
-    let mut r = Reader::new(key);
-    let n = r.uvarint()?;
-    let mut out = Vec::with_capacity(n.min(64) as usize);
-    for _ in 0..n {
-        let k = r.str()?.to_string();
-        let v = r.str()?.to_string();
-        out.push((k, v));
+/// Where a source's entries on the grid are and whether they need lines.
+struct Span {
+    /// `lo..hi` are on the grid when `sorted`.
+    lo: usize,
+    hi: usize,
+    sorted: bool,
+    /// Two entries on the grid share a timestamp.
+    equal: bool,
+}
+
+fn span(v: &View<'_>, first: i64, end: i64) -> Span {
+    let n = v.len();
+    let mut s = Span {
+        lo: n,
+        hi: n,
+        sorted: true,
+        equal: false,
+    };
+    let mut prev = i64::MIN;
+    for i in 0..n {
+        let t = v.ts(i);
+        if t < prev {
+            s.sorted = false;
+            break;
+        }
+        if t > first && s.lo == n {
+            s.lo = i;
+        }
+        if t > end {
+            s.hi = i;
+            break;
+        }
+        s.equal |= t == prev && t > first;
+        prev = t;
     }
-    Ok(out)
+    s.lo = s.lo.min(s.hi);
+    s
+}
+
+/// Whether sorted sources share a timestamp on the grid (a merge by time).
+fn share_a_timestamp(views: &[View<'_>], spans: &[Span]) -> bool {
+    let mut cur: Vec<usize> = spans.iter().map(|s| s.lo).collect();
+    let mut prev = None;
+    loop {
+        let mut next: Option<(i64, usize)> = None;
+        for (k, v) in views.iter().enumerate() {
+            if cur[k] < spans[k].hi {
+                let t = v.ts(cur[k]);
+                if next.is_none_or(|(nt, _)| t < nt) {
+                    next = Some((t, k));
+                }
+            }
+        }
+        let Some((t, k)) = next else {
+            return false;
+        };
+        if prev == Some(t) {
+            return true;
+        }
+        prev = Some(t);
+        cur[k] += 1;
+    }
 }
 
 /// Series slots of a stream by metadata encoding. Two encodings of equal
@@ -303,58 +456,128 @@ impl Groups {
     }
 }
 
-/// What the scan of one stream shares.
-struct Scan<'a, 'e> {
-    extractor: &'a SampleExtractor,
+/// One stream's extractor and series slots.
+struct StreamState<'e> {
     ex: StreamExtractor<'e>,
-    /// Empty pipeline: lines are only needed to tell re-sends apart.
-    plain: bool,
     groups: Groups,
-    scratch: Vec<u8>,
-    run: Vec<usize>,
 }
 
-impl Scan<'_, '_> {
+/// Scans a share of the streams, reusing its buffers throughout.
+struct Scan<'a> {
+    extractor: &'a SampleExtractor,
+    /// Empty pipeline: lines are only needed to tell re-sends apart.
+    plain: bool,
+    scratch: Vec<u8>,
+    run: Vec<(usize, usize)>,
+    order: Vec<(i64, u32, u32)>,
+    pool: Vec<Bufs>,
+}
+
+impl<'a> Scan<'a> {
+    fn view<'s>(
+        &mut self,
+        src: &'s Source,
+        payload: Option<&[u8]>,
+        with_lines: bool,
+    ) -> Result<View<'s>, StorageError> {
+        Ok(match (src, payload) {
+            (Source::Block(_), Some(p)) => {
+                View::block(p, with_lines, self.pool.pop().unwrap_or_default())?
+            }
+            (Source::Head(v), _) => View::Head(v),
+            (Source::Block(_), None) => return Err(StorageError::Corrupt("block not read".into())),
+        })
+    }
+
     /// Entries `lo..hi` of a sorted source without equal timestamps, from
-    /// the meta section only.
-    fn count_meta(&mut self, v: &View<'_>, lo: usize, hi: usize, acc: &mut Acc) -> Res<()> {
-        let mut lines = 0u64;
+    /// the meta section alone.
+    fn count_meta(
+        &mut self,
+        v: &View<'_>,
+        lo: usize,
+        hi: usize,
+        st: &mut StreamState<'_>,
+        acc: &mut Acc,
+    ) -> Res<()> {
+        if lo >= hi {
+            return Ok(());
+        }
         let mut bytes = 0u64;
-        for i in lo..hi {
-            let (ts, len) = (v.ts(i), v.line_len(i));
-            lines += 1;
-            bytes += len;
-            let key = v.md_key(i, &mut self.scratch);
-            if let Some(slot) = self.groups.slot(key, ts, "", &mut self.ex, acc)? {
-                acc.add(slot, ts, len);
+        match v {
+            View::Block {
+                b, meta, md_start, ..
+            } => {
+                let meta = meta.as_slice();
+                let mut pos = *md_start;
+                for i in 0..hi {
+                    // Most entries repeat the metadata of the one before:
+                    // the encoding is self-delimiting, so a matching prefix
+                    // is the whole of it.
+                    let g = &st.groups;
+                    let (end, slot) = match g.keys.get(g.last) {
+                        Some(k) if meta[pos..].starts_with(k) => (pos + k.len(), g.slots[g.last]),
+                        _ => {
+                            let end = skip_md(meta, pos)?;
+                            if i < lo {
+                                (end, None)
+                            } else {
+                                let ts = b.ts[i];
+                                let key = &meta[pos..end];
+                                (end, st.groups.slot(key, ts, "", &mut st.ex, acc)?)
+                            }
+                        }
+                    };
+                    if i >= lo {
+                        let len = u64::from(b.lens[i]);
+                        bytes += len;
+                        if let Some(slot) = slot {
+                            acc.add(slot, b.ts[i], len);
+                        }
+                    }
+                    pos = end;
+                }
+            }
+            View::Head(entries) => {
+                for i in lo..hi {
+                    let (ts, len) = (entries[i].ts, entries[i].line.len() as u64);
+                    bytes += len;
+                    let key = v.md_key(i, &mut self.scratch);
+                    if let Some(slot) = st.groups.slot(key, ts, "", &mut st.ex, acc)? {
+                        acc.add(slot, ts, len);
+                    }
+                }
             }
         }
+        let lines = (hi - lo) as u64;
         acc.stats.lines += lines;
         acc.stats.bytes += bytes;
         acc.stats.post_filter_lines += lines;
         Ok(())
     }
 
-    /// Entries in time order through the line filters, exact re-sends
-    /// (an equal time and line earlier in the source) skipped.
+    /// Entries `(view, index)` in time order through the line filters,
+    /// exact re-sends (an equal time and line earlier in the order)
+    /// skipped. Needs lines and `index_md` on every view.
     fn count_lines(
         &mut self,
-        v: &View<'_>,
-        idx: impl Iterator<Item = usize>,
+        views: &[View<'_>],
+        idx: impl Iterator<Item = (usize, usize)>,
+        st: &mut StreamState<'_>,
         acc: &mut Acc,
     ) -> Res<()> {
         let mut run_ts = i64::MIN;
         self.run.clear();
-        for i in idx {
+        for (k, i) in idx {
+            let v = &views[k];
             let ts = v.ts(i);
             let line = v.line(i);
             if ts != run_ts {
                 run_ts = ts;
                 self.run.clear();
-            } else if self.run.iter().any(|&j| v.line(j) == line) {
+            } else if self.run.iter().any(|&(vk, j)| views[vk].line(j) == line) {
                 continue;
             }
-            self.run.push(i);
+            self.run.push((k, i));
             acc.stats.lines += 1;
             acc.stats.bytes += line.len() as u64;
             if !self.extractor.line_passes(line) {
@@ -362,130 +585,110 @@ impl Scan<'_, '_> {
             }
             acc.stats.post_filter_lines += 1;
             let key = v.md_key(i, &mut self.scratch);
-            if let Some(slot) = self.groups.slot(key, ts, line, &mut self.ex, acc)? {
+            if let Some(slot) = st.groups.slot(key, ts, line, &mut st.ex, acc)? {
                 acc.add(slot, ts, line.len() as u64);
             }
         }
         Ok(())
     }
 
-    fn source(&mut self, src: &Source, acc: &mut Acc) -> Res<()> {
-        crate::cancel::check()?;
-        let payload = match src {
-            Source::Block(b) => {
-                acc.stats.blocks += 1;
-                acc.stats.compressed_bytes += b.compressed_len();
-                Some(b.payload()?)
-            }
-            Source::Head(_) => None,
-        };
-        let mut view = match (src, &payload) {
-            (Source::Head(v), _) => View::Head(v),
-            (_, Some(p)) => View::block(p, !self.plain)?,
-            (Source::Block(_), None) => unreachable!("read above"),
-        };
+    /// Sources of a stream whose time ranges touch one another (often one).
+    fn cluster(
+        &mut self,
+        s: &StreamSources,
+        members: &[usize],
+        st: &mut StreamState<'_>,
+        acc: &mut Acc,
+    ) -> Res<()> {
+        let mut payloads = Vec::with_capacity(members.len());
+        for &m in members {
+            crate::cancel::check()?;
+            payloads.push(match &s.sources[m].0 {
+                Source::Block(b) => {
+                    acc.stats.blocks += 1;
+                    acc.stats.compressed_bytes += b.compressed_len();
+                    Some(b.payload()?)
+                }
+                Source::Head(_) => None,
+            });
+        }
+        let mut views = Vec::with_capacity(members.len());
+        for (&m, p) in members.iter().zip(&payloads) {
+            views.push(self.view(&s.sources[m].0, p.as_deref(), !self.plain)?);
+        }
         let (first, end) = (acc.grid.first, acc.grid.end());
-        // One pass: the entries on the grid (`lo..hi` when sorted) and
-        // whether two of them share a timestamp.
-        let (mut lo, mut hi) = (view.len(), view.len());
-        let mut sorted = true;
-        let mut equal = false;
-        let mut prev = i64::MIN;
-        for i in 0..view.len() {
-            let t = view.ts(i);
-            if t < prev {
-                sorted = false;
-                break;
+        let spans: Vec<Span> = views.iter().map(|v| span(v, first, end)).collect();
+        let sorted = spans.iter().all(|s| s.sorted);
+        let equal = spans.iter().any(|s| s.equal)
+            || (sorted && views.len() > 1 && share_a_timestamp(&views, &spans));
+        if sorted && !equal {
+            for (v, sp) in views.iter_mut().zip(&spans) {
+                if self.plain {
+                    self.count_meta(v, sp.lo, sp.hi, st, acc)?;
+                } else {
+                    v.index_md()?;
+                    let one = std::slice::from_ref(v);
+                    self.count_lines(one, (sp.lo..sp.hi).map(|i| (0, i)), st, acc)?;
+                }
             }
-            if t > first && lo == view.len() {
-                lo = i;
+        } else {
+            // Possible re-sends (or a block out of order, which encoding
+            // never produces): every entry in time order, with its line.
+            for (k, v) in views.iter_mut().enumerate() {
+                if !v.has_lines() {
+                    let m = members[k];
+                    let fresh = self.view(&s.sources[m].0, payloads[k].as_deref(), true)?;
+                    if let Some(b) = std::mem::replace(v, fresh).into_bufs() {
+                        self.pool.push(b);
+                    }
+                }
+                v.index_md()?;
             }
-            if t > end && hi == view.len() {
-                hi = i;
+            let mut order = std::mem::take(&mut self.order);
+            order.clear();
+            for (k, v) in views.iter().enumerate() {
+                for i in 0..v.len() {
+                    let t = v.ts(i);
+                    if t > first && t <= end {
+                        order.push((t, k as u32, i as u32));
+                    }
+                }
             }
-            equal |= t == prev && t > first && t <= end;
-            prev = t;
+            order.sort_unstable();
+            let r = self.count_lines(
+                &views,
+                order.iter().map(|&(_, k, i)| (k as usize, i as usize)),
+                st,
+                acc,
+            );
+            self.order = order;
+            r?;
         }
-        if sorted && !equal && self.plain {
-            return self.count_meta(&view, lo.min(hi), hi, acc);
-        }
-        if let (false, Some(p)) = (view.has_lines(), &payload) {
-            view = View::block(p, true)?;
-        }
-        if sorted {
-            return self.count_lines(&view, lo.min(hi)..hi, acc);
-        }
-        // Blocks are written sorted; should one not be, count it in time order.
-        let mut order: Vec<usize> = (0..view.len())
-            .filter(|&i| {
-                let t = view.ts(i);
-                t > first && t <= end
-            })
-            .collect();
-        order.sort_by_key(|&i| (view.ts(i), i));
-        self.count_lines(&view, order.into_iter(), acc)
+        self.pool
+            .extend(views.into_iter().filter_map(View::into_bufs));
+        Ok(())
     }
-}
 
-/// A stream whose sources overlap in time, through the sample path's scan
-/// (which merges them in time order to tell re-sends apart), bucketed.
-fn stream_via_samples(
-    s: &StreamSources,
-    scan: &mut Scan<'_, '_>,
-    kind: MetaValue,
-    acc: &mut Acc,
-) -> Res<()> {
-    let window = (acc.grid.first, acc.grid.end());
-    let mut local = Series::new();
-    let mut st = ScanStats::default();
-    let max = acc.max_series;
-    let done = scan.plain && scan_meta(s, &mut scan.ex, kind, window, &mut local, max, &mut st)?;
-    if !done {
-        scan_full(s, &mut scan.ex, window, &mut local, max, &mut st)?;
-    }
-    add_stats(&mut acc.stats, &st);
-    for (labels, points) in local {
-        let slot = acc.slot(labels)?;
-        for p in points {
-            acc.add(slot, p.ts, p.value as u64);
-        }
-    }
-    Ok(())
-}
-
-fn scan_share(
-    streams: &[StreamSources],
-    extractor: &SampleExtractor,
-    kind: MetaValue,
-    acc: &mut Acc,
-) -> Res<()> {
-    let plain = extractor.is_plain();
-    let mut order = Vec::new();
-    for s in streams {
-        let mut scan = Scan {
-            extractor,
-            ex: extractor.for_stream(&s.labels),
-            plain,
+    fn stream(&mut self, s: &StreamSources, acc: &mut Acc) -> Res<()> {
+        let mut st = StreamState {
+            ex: self.extractor.for_stream(&s.labels),
             groups: Groups::default(),
-            scratch: Vec::new(),
-            run: Vec::new(),
         };
-        order.clear();
-        order.extend(0..s.sources.len());
+        let mut order: Vec<usize> = (0..s.sources.len()).collect();
         order.sort_by_key(|&i| (s.sources[i].1, i));
-        // Re-sends can only straddle sources whose time ranges touch.
-        if order
-            .windows(2)
-            .any(|w| s.sources[w[0]].2 >= s.sources[w[1]].1)
-        {
-            stream_via_samples(s, &mut scan, kind, acc)?;
-            continue;
+        let mut a = 0;
+        while a < order.len() {
+            let mut reach = s.sources[order[a]].2;
+            let mut b = a + 1;
+            while b < order.len() && s.sources[order[b]].1 <= reach {
+                reach = reach.max(s.sources[order[b]].2);
+                b += 1;
+            }
+            self.cluster(s, &order[a..b], &mut st, acc)?;
+            a = b;
         }
-        for &i in &order {
-            scan.source(&s.sources[i].0, acc)?;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// `SampleSource::bucket_counts` for one tenant.
@@ -519,11 +722,22 @@ pub(super) fn bucket_counts(
     let max = this.max_series;
     let parts = in_shares(&streams, |share| {
         let mut acc = Acc::new(*grid, bytes_op, max);
-        match scan_share(share, &extractor, kind, &mut acc) {
-            Ok(()) => Ok(Some(acc)),
-            Err(Abort::TooBig) => Ok(None),
-            Err(Abort::Err(e)) => Err(e),
+        let mut scan = Scan {
+            extractor: &extractor,
+            plain: extractor.is_plain(),
+            scratch: Vec::new(),
+            run: Vec::new(),
+            order: Vec::new(),
+            pool: Vec::new(),
+        };
+        for s in share {
+            match scan.stream(s, &mut acc) {
+                Ok(()) => {}
+                Err(Abort::TooBig) => return Ok(None),
+                Err(Abort::Err(e)) => return Err(e),
+            }
         }
+        Ok(Some(acc))
     });
     let mut total = Acc::new(*grid, bytes_op, max);
     for p in parts {
@@ -624,9 +838,10 @@ mod tests {
     const WORDS: [&str; 6] = ["ok", "error", "timeout", "GET /", "caf\u{e9}", "x"];
 
     /// Random streams over two hours from `base`: equal timestamps and
-    /// exact re-sends, a few metadata sets per stream and one stream with a
-    /// new trace id on every entry, spread over flushed blocks, in-memory
-    /// blocks and heads, one stream written out of order.
+    /// exact re-sends inside a push (streams 1 and 5) and across blocks
+    /// (3, 5, 7), a few metadata sets per stream and one stream with a new
+    /// trace id on every entry, spread over flushed blocks, in-memory
+    /// blocks and heads, two streams written out of order.
     fn fill(store: &Store, seed: u64, base: i64) {
         let mut r = Rng(seed | 1);
         let round = |r: &mut Rng, from: i64, n: i64| -> Vec<PushStream> {
@@ -635,7 +850,7 @@ mod tests {
                     let mut entries: Vec<Entry> = Vec::new();
                     let mut ts = from + r.below(30) as i64 * S;
                     for i in 0..n {
-                        if r.below(8) != 0 {
+                        if s % 4 != 1 || r.below(8) != 0 {
                             ts += (r.below(60) as i64 + 1) * S / 4;
                         }
                         let line = format!(
@@ -654,7 +869,7 @@ mod tests {
                             line,
                             structured_metadata,
                         };
-                        if r.below(10) == 0 {
+                        if s % 4 == 1 && r.below(10) == 0 {
                             entries.push(e.clone());
                         }
                         entries.push(e);
@@ -670,6 +885,15 @@ mod tests {
                 .collect()
         };
         let first = round(&mut r, base, 150);
+        // Re-sent later, so that copies sit in other blocks than the
+        // originals: some lines exact, some changed at an equal time.
+        let mut again: Vec<PushStream> = first.iter().skip(3).step_by(2).cloned().collect();
+        for s in &mut again {
+            s.entries.retain(|_| r.below(3) == 0);
+            for e in s.entries.iter_mut().step_by(4) {
+                e.line.push('!');
+            }
+        }
         store.push_sync("t", first).unwrap();
         store.flush().unwrap();
         let second = round(&mut r, base + 3600 * S, 150);
@@ -678,6 +902,7 @@ mod tests {
         let mut late = round(&mut r, base + 600 * S, 40);
         late.truncate(2);
         store.push_sync("t", late).unwrap();
+        store.push_sync("t", again).unwrap();
     }
 
     fn metric(q: &str) -> MetricExpr {
