@@ -113,6 +113,8 @@ pub fn enrich(stream: &mut PushStream) {
             Some(level) => level.to_owned(),
             None => level_for_entry(sm, &entry.line).to_owned(),
         };
+        // Exact: a first push would allocate room for four pairs.
+        sm.reserve_exact(1);
         sm.push((DETECTED_LEVEL.to_owned(), level));
     }
 }

@@ -5,6 +5,7 @@ mod body;
 mod json;
 mod legacy_json;
 mod protobuf;
+mod push_wire;
 mod rfc3339;
 
 pub use body::{decode_body, decode_body_with, DecodeOptions, DEFAULT_MAX_DECOMPRESSED_BYTES};
