@@ -19,8 +19,28 @@ pub(crate) enum Category {
 #[derive(Debug)]
 struct Slot {
     name: String,
+    /// `tag(name)`: lookups compare it before comparing names.
+    tag: u64,
     value: String,
     cat: Category,
+}
+
+/// A cheap fingerprint of a label name. Parsers look up every field name
+/// they extract among the entry's labels; comparing tags first spares
+/// nearly all string comparisons.
+#[inline]
+fn tag(name: &str) -> u64 {
+    let b = name.as_bytes();
+    match b.len() {
+        0 => 0,
+        n => {
+            n as u64
+                | u64::from(b[0]) << 16
+                | u64::from(b[n / 2]) << 24
+                | u64::from(b[n - 1]) << 32
+                | u64::from(b[n * 3 / 4]) << 40
+        }
+    }
 }
 
 /// Labels of the entry being processed, plus its pipeline error.
@@ -28,6 +48,8 @@ struct Slot {
 pub(crate) struct LabelBuf {
     slots: Vec<Slot>,
     len: usize,
+    /// Tags of the stream's label names, for `add_parsed`.
+    stream_tags: Vec<u64>,
     err: String,
     err_details: String,
 }
@@ -38,8 +60,10 @@ impl LabelBuf {
         self.len = 0;
         self.err.clear();
         self.err_details.clear();
+        self.stream_tags.clear();
         for (k, v) in stream.iter() {
             self.push(k, v, Category::Stream);
+            self.stream_tags.push(self.slots[self.len - 1].tag);
         }
         for (k, v) in sm {
             // Metadata with an empty value is absent, as in Loki.
@@ -63,12 +87,14 @@ impl LabelBuf {
             let s = &mut self.slots[self.len];
             s.name.clear();
             s.name.push_str(name);
+            s.tag = tag(name);
             s.value.clear();
             s.value.push_str(value);
             s.cat = cat;
         } else {
             self.slots.push(Slot {
                 name: name.to_string(),
+                tag: tag(name),
                 value: value.to_string(),
                 cat,
             });
@@ -77,7 +103,10 @@ impl LabelBuf {
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.slots[..self.len].iter().position(|s| s.name == name)
+        let t = tag(name);
+        self.slots[..self.len]
+            .iter()
+            .position(|s| s.tag == t && s.name == name)
     }
 
     /// A label value; `__error__`/`__error_details__` included.
@@ -120,7 +149,11 @@ impl LabelBuf {
     /// its first value (Loki does not overwrite extracted labels).
     /// `name` must already be sanitised.
     pub(crate) fn add_parsed(&mut self, stream: &LabelSet, name: &str, value: &str) {
-        if stream.contains(name) {
+        // `stream_tags` holds this stream's tags after `reset`; without it,
+        // ask the stream.
+        let maybe_stream =
+            self.stream_tags.len() != stream.len() || self.stream_tags.contains(&tag(name));
+        if maybe_stream && stream.contains(name) {
             let mut n = String::with_capacity(name.len() + DUPLICATE_SUFFIX.len());
             n.push_str(name);
             n.push_str(DUPLICATE_SUFFIX);
@@ -245,6 +278,10 @@ pub(crate) fn sanitize_segment(key: &str, out: &mut String, first: bool) {
     if first && key.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         out.push('_');
     }
+    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.push_str(key);
+        return;
+    }
     for c in key.chars() {
         if c.is_ascii_alphanumeric() || c == '_' {
             out.push(c);
@@ -293,6 +330,25 @@ mod tests {
         assert_eq!(b.get("app"), Some("a"));
         assert!(!b.has_err());
         assert_eq!(b.to_label_set(), stream);
+    }
+
+    #[test]
+    fn names_with_equal_tags_stay_apart() {
+        // Equal length and equal bytes where the tag looks: only the names
+        // tell them apart.
+        assert_eq!(tag("axbyc"), tag("azbyc"));
+        let stream = LabelSet::from_pairs([("axbyc", "s")]);
+        let mut b = LabelBuf::default();
+        b.reset(&stream, &[]);
+        b.add_parsed(&stream, "azbyc", "p");
+        b.add_parsed(&stream, "axbyc", "q");
+        assert_eq!(b.get("azbyc"), Some("p"));
+        assert_eq!(b.get("axbyc"), Some("s"));
+        assert_eq!(b.get("axbyc_extracted"), Some("q"));
+        // Without `reset` the stream is asked directly.
+        let mut fresh = LabelBuf::default();
+        fresh.add_parsed(&stream, "axbyc", "r");
+        assert_eq!(fresh.get("axbyc_extracted"), Some("r"));
     }
 
     #[test]

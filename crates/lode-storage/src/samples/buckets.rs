@@ -106,11 +106,16 @@ impl Acc {
     #[inline]
     fn add(&mut self, slot: u32, ts: i64, len: u64) {
         if let Some(k) = self.grid.index(ts) {
-            let s = &mut self.series[slot as usize];
-            s.counts[k] += 1;
-            if self.bytes_op {
-                s.bytes[k] += len;
-            }
+            self.add_at(slot, k, len);
+        }
+    }
+
+    #[inline]
+    fn add_at(&mut self, slot: u32, bucket: usize, len: u64) {
+        let s = &mut self.series[slot as usize];
+        s.counts[bucket] += 1;
+        if self.bytes_op {
+            s.bytes[bucket] += len;
         }
     }
 
@@ -162,6 +167,28 @@ fn uvarint(b: &[u8], pos: &mut usize) -> Result<u64, StorageError> {
         }
         shift += 7;
     }
+}
+
+/// Whether `hay` starts with `key`, for the short keys of metadata sets
+/// (compared in words, without a call per entry).
+#[inline(always)]
+fn head_is(hay: &[u8], key: &[u8]) -> bool {
+    let n = key.len();
+    if hay.len() < n {
+        return false;
+    }
+    if n < 8 {
+        return &hay[..n] == key;
+    }
+    let word = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(hay, i) != word(key, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(hay, n - 8) == word(key, n - 8)
 }
 
 /// The end of the metadata of the entry starting at `pos`.
@@ -509,14 +536,25 @@ impl<'a> Scan<'a> {
             } => {
                 let meta = meta.as_slice();
                 let mut pos = *md_start;
+                // Timestamps ascend: the bucket changes only past its edge.
+                let mut bucket = 0usize;
+                let mut edge = i64::MIN;
                 for i in 0..hi {
                     // Most entries repeat the metadata of the one before:
                     // the encoding is self-delimiting, so a matching prefix
                     // is the whole of it.
-                    let g = &st.groups;
-                    let (end, slot) = match g.keys.get(g.last) {
-                        Some(k) if meta[pos..].starts_with(k) => (pos + k.len(), g.slots[g.last]),
-                        _ => {
+                    let g = &mut st.groups;
+                    let rest = &meta[pos..];
+                    let known = match g.keys.get(g.last) {
+                        Some(k) if head_is(rest, k) => Some(g.last),
+                        _ => g.keys.iter().position(|k| head_is(rest, k)),
+                    };
+                    let (end, slot) = match known {
+                        Some(p) => {
+                            g.last = p;
+                            (pos + g.keys[p].len(), g.slots[p])
+                        }
+                        None => {
                             let end = skip_md(meta, pos)?;
                             if i < lo {
                                 (end, None)
@@ -528,10 +566,15 @@ impl<'a> Scan<'a> {
                         }
                     };
                     if i >= lo {
-                        let len = u64::from(b.lens[i]);
+                        let (ts, len) = (b.ts[i], u64::from(b.lens[i]));
                         bytes += len;
+                        if ts > edge {
+                            // Entries `lo..hi` lie on the grid.
+                            bucket = acc.grid.index(ts).unwrap_or_default();
+                            edge = acc.grid.first + acc.grid.width * (bucket as i64 + 1);
+                        }
                         if let Some(slot) = slot {
-                            acc.add(slot, b.ts[i], len);
+                            acc.add_at(slot, bucket, len);
                         }
                     }
                     pos = end;
