@@ -23,6 +23,7 @@ use crate::delete::DeleteFilter;
 use crate::error::{Result, StorageError};
 use crate::format::block::{decode_block, encode_block};
 use crate::format::chunk_file::{sync_dir, ChunkFile, ChunkWriter};
+use crate::format::filter;
 use crate::format::manifest::FileEntry;
 use crate::retention::Retention;
 use crate::store::{chunk_path, tenant_dir, Inner};
@@ -358,6 +359,16 @@ impl Inner {
                 let payload = f.read_block(i)?;
                 if b.min_ts >= *cutoff && hit.is_empty() {
                     w.add_block(sid, &payload, b.min_ts, b.max_ts, b.entries, b.line_bytes)?;
+                    match f.read_filter(i)? {
+                        Some(x) => w.set_filter(&x),
+                        // Blocks of version-1 files get the filter they lack.
+                        None if f.version < 2 => {
+                            let d = decode_block(&payload)?;
+                            let lines = (0..d.len()).map(|j| d.line(j).as_bytes());
+                            w.set_filter(&filter::build(lines).unwrap_or_default());
+                        }
+                        None => {}
+                    }
                     placement.insert(key, Some(placed));
                     placed += 1;
                     continue;
@@ -389,6 +400,9 @@ impl Inner {
                 let (min, max) = (kept[0].ts, kept[kept.len() - 1].ts);
                 let bytes = kept.iter().map(|e| e.line.len() as u64).sum();
                 w.add_block(sid, &p, min, max, kept.len() as u32, bytes)?;
+                w.set_filter(
+                    &filter::build(kept.iter().map(|e| e.line.as_bytes())).unwrap_or_default(),
+                );
                 placement.insert(key, Some(placed));
                 placed += 1;
             }

@@ -15,6 +15,7 @@ mod head;
 pub mod index;
 pub mod ingest;
 pub mod meta;
+pub mod prefilter;
 pub mod query;
 pub mod rate;
 pub mod retention;

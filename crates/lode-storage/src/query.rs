@@ -1,10 +1,15 @@
 //! Log queries: the newest (or oldest) `limit` entries across all matching
 //! streams, read block by block in time order with an early stop, so memory
 //! stays bounded by the limit plus one block whatever the time range.
+//! Blocks whose content filter rules out a required literal of the line
+//! filters are not read at all, and in the blocks read only the lines that
+//! contain such a literal go through the pipeline (`prefilter.rs`).
 
 use crate::error::Result;
 use crate::format::block::{decode_block, DecodedBlock};
+use crate::format::chunk_file::ChunkFile;
 use crate::index::{compile_all, CompiledMatcher};
+use crate::prefilter::Prefilter;
 use crate::tenant::{BlockHandle, Tenant};
 use lode_logql::ast::Matcher;
 use lode_logql::pipeline::{LogPipeline, ProcessedEntry, StreamPipeline};
@@ -12,7 +17,8 @@ use lode_logql::LabelSet;
 use lode_proto::Entry;
 use parking_lot::RwLock;
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -66,6 +72,34 @@ pub(crate) fn select_sources(
     start: i64,
     end_incl: i64,
 ) -> Vec<StreamSources> {
+    select_sources_filtered(tenant, matchers, start, end_incl, None)
+}
+
+/// `select_sources`, leaving out the sealed blocks whose content filter
+/// says no line of theirs can pass `prefilter` (heads are always kept).
+/// Filters are read after the tenant lock is released.
+pub(crate) fn select_sources_filtered(
+    tenant: &RwLock<Tenant>,
+    matchers: &[CompiledMatcher],
+    start: i64,
+    end_incl: i64,
+    prefilter: Option<&Prefilter>,
+) -> Vec<StreamSources> {
+    let (mut out, view) = snapshot_sources(tenant, matchers, start, end_incl);
+    // Before `restrict`, which decodes the blocks pending deletes touch.
+    if let Some(p) = prefilter.filter(|p| p.can_skip()) {
+        skip_blocks(&mut out, p);
+    }
+    view.restrict(&mut out);
+    out
+}
+
+fn snapshot_sources(
+    tenant: &RwLock<Tenant>,
+    matchers: &[CompiledMatcher],
+    start: i64,
+    end_incl: i64,
+) -> (Vec<StreamSources>, Arc<crate::visibility::ReadView>) {
     let t = tenant.read();
     let view = t.view.clone();
     let ids: Vec<u32> = match t.index.candidates(matchers) {
@@ -99,8 +133,59 @@ pub(crate) fn select_sources(
         }
     }
     drop(t);
-    view.restrict(&mut out);
-    out
+    (out, view)
+}
+
+/// Drops the block sources whose filter rules the query out. A filter that
+/// cannot be read or checked keeps its block: skipping is only a shortcut.
+fn skip_blocks(streams: &mut Vec<StreamSources>, p: &Prefilter) {
+    let mut keep: Vec<Vec<bool>> = streams
+        .iter()
+        .map(|s| vec![true; s.sources.len()])
+        .collect();
+    // File blocks grouped by file: their filters are read together.
+    type Wanted = (Arc<ChunkFile>, Vec<(u32, usize, usize)>);
+    let mut by_file: HashMap<*const ChunkFile, Wanted> = HashMap::new();
+    for (si, s) in streams.iter().enumerate() {
+        for (xi, (src, _, _)) in s.sources.iter().enumerate() {
+            match src {
+                Source::Block(BlockHandle::Mem(m)) if !m.filter.is_empty() => {
+                    keep[si][xi] = p.block_may_match(&m.filter);
+                }
+                Source::Block(BlockHandle::File(f, i)) if f.blocks[*i as usize].filter_len > 0 => {
+                    by_file
+                        .entry(Arc::as_ptr(f))
+                        .or_insert_with(|| (f.clone(), Vec::new()))
+                        .1
+                        .push((*i, si, xi));
+                }
+                _ => {}
+            }
+        }
+    }
+    for (f, mut wanted) in by_file.into_values() {
+        wanted.sort_unstable();
+        let idx: Vec<u32> = wanted.iter().map(|w| w.0).collect();
+        let mut k = 0;
+        let read = f.for_each_filter(&idx, &mut |_, filter| {
+            let (_, si, xi) = wanted[k];
+            k += 1;
+            if let Some(filter) = filter {
+                keep[si][xi] = p.block_may_match(filter);
+            }
+        });
+        if let Err(e) = read {
+            tracing::warn!(file = %f.path.display(), error = %e, "reading block filters failed; the blocks are read instead");
+            for &(_, si, xi) in &wanted {
+                keep[si][xi] = true;
+            }
+        }
+    }
+    for (s, keep) in streams.iter_mut().zip(&keep) {
+        let mut k = keep.iter();
+        s.sources.retain(|_| k.next().copied().unwrap_or(true));
+    }
+    streams.retain(|s| !s.sources.is_empty());
 }
 
 /// Decoded entries of a source, uniformly accessible.
@@ -184,7 +269,8 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
     }
     let matchers = compile_all(q.matchers)?;
     let end_incl = q.end - 1;
-    let streams = select_sources(tenant, &matchers, q.start, end_incl);
+    let prefilter = Prefilter::from_pipeline(q.pipeline);
+    let streams = select_sources_filtered(tenant, &matchers, q.start, end_incl, prefilter.as_ref());
     let backward = q.direction == Direction::Backward;
 
     // Every (stream, source) in the order the direction wants them read.
@@ -207,6 +293,8 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
     // Min-heap of the best `limit` entries: the top is the worst kept one.
     let mut heap: BinaryHeap<Reverse<Candidate>> = BinaryHeap::with_capacity(q.limit + 1);
     let mut kept: HashSet<(u32, i64, u64)> = HashSet::new();
+    // Per block read: which lines can pass the line filters at all.
+    let mut marks: Vec<bool> = Vec::new();
 
     for (si, xi) in order {
         let (src, min, max) = &streams[si].sources[xi];
@@ -220,6 +308,12 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
         }
         let d = Decoded::load(src, &mut stats)?;
         let p = pipelines[si].get_or_insert_with(|| q.pipeline.for_stream(&streams[si].labels));
+        let searched = match (&d, &prefilter) {
+            (Decoded::Block(b), Some(pf)) => {
+                pf.mark_candidates(b.text().as_bytes(), b.offsets(), &mut marks)
+            }
+            _ => false,
+        };
         for i in 0..d.len() {
             let ts = d.ts(i);
             if ts < q.start || ts > end_incl {
@@ -228,6 +322,9 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
             let line = d.line(i);
             stats.lines += 1;
             stats.bytes += line.len() as u64;
+            if searched && marks.get(i) == Some(&false) {
+                continue;
+            }
             let tkey = if backward { ts } else { -ts };
             let (sx, ix) = (xi as u32, i as u32);
             let key = if backward {

@@ -15,7 +15,6 @@ use crate::format::block::Compression;
 use crate::format::chunk_file::{sync_dir, ChunkFile, ChunkWriter};
 use crate::format::manifest::{FileEntry, Manifest};
 use crate::format::wal::{self, WalWriter};
-use crate::format::FORMAT_VERSION;
 use crate::ingest::{validate, Limits};
 use crate::query::{query_logs, LogHit, LogQuery, ScanStats};
 use crate::samples::TenantSamples;
@@ -398,6 +397,7 @@ impl Inner {
                             m.entries,
                             m.line_bytes,
                         )?;
+                        w.set_filter(&m.filter);
                         placed.push((*sid, m.clone(), (w.block_count() - 1) as u32));
                     }
                 }
@@ -455,22 +455,7 @@ impl Store {
         let io = |ctx: &'static str| move |e| StorageError::from_io(ctx, e);
         fs::create_dir_all(data.join("wal")).map_err(io("creating data directory"))?;
         fs::create_dir_all(data.join("tenants")).map_err(io("creating data directory"))?;
-        let vfile = data.join("VERSION");
-        match fs::read_to_string(&vfile) {
-            Ok(v) => {
-                let found: u32 = v.trim().parse().unwrap_or(0);
-                if found != FORMAT_VERSION {
-                    return Err(StorageError::Version {
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
-                }
-            }
-            Err(_) => {
-                fs::write(&vfile, format!("{FORMAT_VERSION}\n")).map_err(io("writing VERSION"))?;
-                sync_dir(&data)?;
-            }
-        }
+        crate::format::check_version_file(&data)?;
         let manifest = Manifest::load(&data)?;
         let inner = Arc::new(Inner {
             opts: opts.clone(),

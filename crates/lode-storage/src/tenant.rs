@@ -20,6 +20,8 @@ pub struct MemBlock {
     pub max_ts: i64,
     pub entries: u32,
     pub line_bytes: u64,
+    /// The block's content filter (`format/filter.rs`); empty: none.
+    pub filter: Vec<u8>,
 }
 
 /// A sealed block, wherever it is.
@@ -130,6 +132,8 @@ impl Stream {
             max_ts: self.head_max,
             entries: entries.len() as u32,
             line_bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
+            filter: crate::format::filter::build(entries.iter().map(|e| e.line.as_bytes()))
+                .unwrap_or_default(),
         });
         self.head_bytes = 0;
         self.head_min = i64::MAX;

@@ -49,6 +49,11 @@ impl SampleExtractor {
         })
     }
 
+    /// Literal sets for block skipping, as `LogPipeline::required_literal_sets`.
+    pub fn required_literal_sets(&self) -> Vec<Vec<Vec<u8>>> {
+        self.pipeline.required_literal_sets()
+    }
+
     /// Literal needles for block skipping, as `LogPipeline::required_substrings`.
     pub fn required_substrings(&self) -> Vec<Vec<u8>> {
         self.pipeline.required_substrings()

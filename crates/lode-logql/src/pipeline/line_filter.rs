@@ -109,6 +109,23 @@ impl CompiledLineFilter {
         any != self.negate
     }
 
+    /// Literals one of which every passing line contains (for block
+    /// skipping and candidate search); `None` when unknown.
+    pub(crate) fn required_any(&self) -> Option<Vec<Vec<u8>>> {
+        if self.negate {
+            return None;
+        }
+        let mut out = Vec::new();
+        for m in &self.alternatives {
+            match m {
+                Matcher::Substring(f) => out.push(f.needle().to_vec()),
+                Matcher::Regex(r) => out.extend(super::literals::required_literals(r.as_str())?),
+                Matcher::All | Matcher::Pattern(_) | Matcher::Ip(_) => return None,
+            }
+        }
+        Some(out)
+    }
+
     /// The substring every passing line contains, if this filter has one.
     pub(crate) fn required_substring(&self) -> Option<Vec<u8>> {
         if self.negate || self.alternatives.len() != 1 {

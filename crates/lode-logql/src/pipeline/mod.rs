@@ -19,6 +19,7 @@ mod ip;
 mod json;
 mod label_filter;
 mod line_filter;
+mod literals;
 mod logfmt;
 mod pattern;
 mod regexp;
@@ -152,6 +153,21 @@ impl LogPipeline {
             match s {
                 Step::Line(f) => out.extend(f.required_substring()),
                 // These rewrite the line: later filters see another text.
+                Step::LineFormat(_) | Step::Decolorize(_) | Step::Unpack => break,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Literal sets for block skipping: every line the pipeline passes
+    /// contains at least one literal of each set (`|= "a" or "b"`,
+    /// `|~ "a|b"`), from line filters before any stage that rewrites the line.
+    pub fn required_literal_sets(&self) -> Vec<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for s in &self.steps {
+            match s {
+                Step::Line(f) => out.extend(f.required_any()),
                 Step::LineFormat(_) | Step::Decolorize(_) | Step::Unpack => break,
                 _ => {}
             }

@@ -115,6 +115,16 @@ impl DecodedBlock {
     pub fn line_len(&self, i: usize) -> usize {
         (self.offsets[i + 1] - self.offsets[i]) as usize
     }
+
+    /// All lines concatenated (searched in one pass by `prefilter.rs`).
+    pub fn text(&self) -> &str {
+        &self.lines
+    }
+
+    /// Line `i` is `text()[offsets[i]..offsets[i + 1]]`.
+    pub fn offsets(&self) -> &[u32] {
+        &self.offsets
+    }
 }
 
 /// Hard cap on a block section's decompressed size, so a corrupt length

@@ -1,10 +1,12 @@
 //! Chunk files: many compressed blocks of many streams of one tenant, with a
 //! footer that lists the streams and every block's time range and position.
 //! The footer is read once at start-up; blocks are read on demand with
-//! positioned reads. Layout: see `docs/storage.md` ("Chunk file").
+//! positioned reads. Layout: see `docs/storage.md` ("Chunk file"). Version
+//! 2 adds a section of block filters (`filter.rs`), read on demand by queries
+//! and never kept in memory; version 1 files have none.
 
 use super::varint::{put_bytes, put_ivarint, put_uvarint, Reader};
-use super::FORMAT_VERSION;
+use super::{is_readable, FORMAT_VERSION};
 use crate::error::{Result, StorageError};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -31,7 +33,15 @@ pub struct BlockMeta {
     pub offset: u64,
     pub len: u32,
     pub crc: u32,
+    /// Where the block's filter lives (`filter_len` 0: it has none).
+    pub filter_offset: u64,
+    pub filter_len: u32,
+    pub filter_crc: u32,
 }
+
+/// Filters further apart than this are read with separate reads rather
+/// than one read spanning the gap.
+const FILTER_GAP: u64 = 64 << 10;
 
 /// An open, immutable chunk file.
 #[derive(Debug)]
@@ -40,6 +50,8 @@ pub struct ChunkFile {
     pub path: PathBuf,
     file: File,
     pub size: u64,
+    /// The format version it was written in (1: no block filters).
+    pub version: u32,
     /// Label sets of the streams in this file (sorted pairs).
     pub streams: Vec<Vec<(String, String)>>,
     pub blocks: Vec<BlockMeta>,
@@ -68,7 +80,7 @@ impl ChunkFile {
         if t.take(8)? != TAIL_MAGIC {
             return Err(corrupt("bad trailer magic (incomplete file?)"));
         }
-        if version != FORMAT_VERSION {
+        if !is_readable(version) {
             return Err(StorageError::Version {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -106,7 +118,7 @@ impl ChunkFile {
         }
         let mut blocks = Vec::with_capacity(n_blocks);
         for _ in 0..n_blocks {
-            let b = BlockMeta {
+            let mut b = BlockMeta {
                 stream: r.uvarint()? as u32,
                 min_ts: r.ivarint()?,
                 max_ts: r.ivarint()?,
@@ -115,17 +127,35 @@ impl ChunkFile {
                 offset: r.uvarint()?,
                 len: r.uvarint()? as u32,
                 crc: r.uvarint()? as u32,
+                filter_offset: 0,
+                filter_len: 0,
+                filter_crc: 0,
             };
+            if version >= 2 {
+                b.filter_len = u32::try_from(r.uvarint()?).map_err(|_| corrupt("filter length"))?;
+                b.filter_crc = r.uvarint()? as u32;
+            }
             if b.stream as usize >= streams.len() || b.offset + u64::from(b.len) > data_end {
                 return Err(corrupt("block out of range"));
             }
             blocks.push(b);
+        }
+        if version >= 2 {
+            let mut off = r.uvarint()?;
+            for b in blocks.iter_mut() {
+                b.filter_offset = off;
+                off += u64::from(b.filter_len);
+            }
+            if off > data_end {
+                return Err(corrupt("filters out of range"));
+            }
         }
         Ok(ChunkFile {
             id,
             path: path.to_path_buf(),
             file,
             size,
+            version,
             streams,
             blocks,
         })
@@ -144,6 +174,78 @@ impl ChunkFile {
         }
         Ok(buf)
     }
+
+    /// Block `i`'s filter, checked; `None` when it has none or it is damaged
+    /// (logged: the block is then read instead of skipped).
+    pub fn read_filter(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        let m = &self.blocks[i];
+        if m.filter_len == 0 {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; m.filter_len as usize];
+        self.file.read_exact_at(&mut buf, m.filter_offset)?;
+        Ok(self.checked_filter(i, &buf).then_some(buf))
+    }
+
+    fn checked_filter(&self, i: usize, f: &[u8]) -> bool {
+        let ok = crc32fast::hash(f) == self.blocks[i].filter_crc;
+        if !ok {
+            tracing::warn!(file = %self.path.display(), block = i, "block filter checksum mismatch; the block is read instead");
+        }
+        ok
+    }
+
+    /// Calls `f(block, filter)` for each of `blocks` (ascending indices),
+    /// with `None` for a block without a usable filter. Nearby filters are
+    /// read together: one read per file for a query touching most blocks.
+    pub fn for_each_filter(
+        &self,
+        blocks: &[u32],
+        f: &mut dyn FnMut(u32, Option<&[u8]>),
+    ) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut k = 0;
+        while k < blocks.len() {
+            let first = &self.blocks[blocks[k] as usize];
+            if first.filter_len == 0 {
+                f(blocks[k], None);
+                k += 1;
+                continue;
+            }
+            // Extend the run while the next filter is close enough.
+            let start = first.filter_offset;
+            let mut end = start + u64::from(first.filter_len);
+            let mut last = k;
+            while last + 1 < blocks.len() {
+                let b = &self.blocks[blocks[last + 1] as usize];
+                if b.filter_len > 0 && b.filter_offset >= end && b.filter_offset - end > FILTER_GAP
+                {
+                    break;
+                }
+                if b.filter_len > 0 {
+                    end = end.max(b.filter_offset + u64::from(b.filter_len));
+                }
+                last += 1;
+            }
+            buf.resize((end - start) as usize, 0);
+            self.file.read_exact_at(&mut buf, start)?;
+            for &bi in &blocks[k..=last] {
+                let m = &self.blocks[bi as usize];
+                if m.filter_len == 0 || m.filter_offset < start {
+                    f(bi, None);
+                    continue;
+                }
+                let a = (m.filter_offset - start) as usize;
+                let filter = &buf[a..a + m.filter_len as usize];
+                f(
+                    bi,
+                    self.checked_filter(bi as usize, filter).then_some(filter),
+                );
+            }
+            k = last + 1;
+        }
+        Ok(())
+    }
 }
 
 /// Writes a chunk file under a temporary name; `finish` makes it durable
@@ -156,6 +258,8 @@ pub struct ChunkWriter {
     streams: Vec<Vec<(String, String)>>,
     stream_idx: HashMap<Vec<(String, String)>, u32>,
     blocks: Vec<BlockMeta>,
+    /// The filters section, written after the blocks by `finish`.
+    filters: Vec<u8>,
 }
 
 impl ChunkWriter {
@@ -173,6 +277,7 @@ impl ChunkWriter {
             streams: Vec::new(),
             stream_idx: HashMap::new(),
             blocks: Vec::new(),
+            filters: Vec::new(),
         })
     }
 
@@ -208,10 +313,28 @@ impl ChunkWriter {
             offset: self.offset,
             len: payload.len() as u32,
             crc: crc32fast::hash(payload),
+            filter_offset: self.filters.len() as u64,
+            filter_len: 0,
+            filter_crc: 0,
         };
         self.offset += payload.len() as u64;
         self.blocks.push(m);
         Ok(m)
+    }
+
+    /// Gives the block added last its filter (`filter.rs`).
+    pub fn set_filter(&mut self, filter: &[u8]) {
+        let Some(b) = self.blocks.last_mut() else {
+            return;
+        };
+        debug_assert_eq!(b.filter_len, 0, "one filter per block");
+        if b.filter_len != 0 || filter.is_empty() {
+            return;
+        }
+        b.filter_offset = self.filters.len() as u64;
+        b.filter_len = filter.len() as u32;
+        b.filter_crc = crc32fast::hash(filter);
+        self.filters.extend_from_slice(filter);
     }
 
     pub fn block_count(&self) -> usize {
@@ -240,13 +363,18 @@ impl ChunkWriter {
             put_uvarint(&mut footer, b.offset);
             put_uvarint(&mut footer, u64::from(b.len));
             put_uvarint(&mut footer, u64::from(b.crc));
+            put_uvarint(&mut footer, u64::from(b.filter_len));
+            put_uvarint(&mut footer, u64::from(b.filter_crc));
         }
+        // The filters follow the last block.
+        put_uvarint(&mut footer, self.offset);
         let mut trailer = Vec::with_capacity(TRAILER_LEN as usize);
         trailer.extend_from_slice(&(footer.len() as u64).to_le_bytes());
         trailer.extend_from_slice(&crc32fast::hash(&footer).to_le_bytes());
         trailer.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         trailer.extend_from_slice(TAIL_MAGIC);
         let io = |e| StorageError::from_io("finishing chunk file", e);
+        self.out.write_all(&self.filters).map_err(io)?;
         self.out.write_all(&footer).map_err(io)?;
         self.out.write_all(&trailer).map_err(io)?;
         let f = self.out.into_inner().map_err(|e| io(e.into_error()))?;
@@ -265,7 +393,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn labels(a: &str) -> Vec<(String, String)> {
@@ -308,5 +436,145 @@ mod tests {
         fs::write(&p, &flipped).unwrap();
         let f = ChunkFile::open(&p, 1).unwrap();
         assert!(matches!(f.read_block(0), Err(StorageError::Corrupt(_))));
+    }
+
+    fn filters_of(f: &ChunkFile, blocks: &[u32]) -> Vec<(u32, Option<Vec<u8>>)> {
+        let mut out = Vec::new();
+        f.for_each_filter(blocks, &mut |i, x| out.push((i, x.map(<[u8]>::to_vec))))
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn filters_round_trip_and_damage_means_no_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("1.chunk");
+        let mut w = ChunkWriter::create(&p).unwrap();
+        let s = w.stream(&labels("a"));
+        w.add_block(s, b"zero", 1, 2, 1, 4).unwrap();
+        w.set_filter(b"\x01AAAAAAAA");
+        w.add_block(s, b"one", 3, 4, 1, 3).unwrap();
+        w.add_block(s, b"two", 5, 6, 1, 3).unwrap();
+        w.set_filter(b"\x01BBBBBBBB");
+        w.finish().unwrap();
+        let f = ChunkFile::open(&p, 1).unwrap();
+        assert_eq!(f.read_block(2).unwrap(), b"two");
+        assert_eq!(f.read_filter(0).unwrap().unwrap(), b"\x01AAAAAAAA");
+        assert_eq!(f.read_filter(1).unwrap(), None);
+        assert_eq!(
+            filters_of(&f, &[0, 1, 2]),
+            vec![
+                (0, Some(b"\x01AAAAAAAA".to_vec())),
+                (1, None),
+                (2, Some(b"\x01BBBBBBBB".to_vec()))
+            ]
+        );
+        assert_eq!(
+            filters_of(&f, &[2]),
+            vec![(2, Some(b"\x01BBBBBBBB".to_vec()))]
+        );
+        // A flipped filter byte: that block has no usable filter, the rest do.
+        let mut bytes = fs::read(&p).unwrap();
+        let at = f.blocks[2].filter_offset as usize + 3;
+        bytes[at] ^= 1;
+        fs::write(&p, &bytes).unwrap();
+        let f = ChunkFile::open(&p, 1).unwrap();
+        assert_eq!(f.read_filter(2).unwrap(), None);
+        assert_eq!(
+            filters_of(&f, &[0, 2]),
+            vec![(0, Some(b"\x01AAAAAAAA".to_vec())), (2, None)]
+        );
+    }
+
+    #[test]
+    fn far_apart_filters_are_read_separately_but_all_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("1.chunk");
+        let mut w = ChunkWriter::create(&p).unwrap();
+        let s = w.stream(&labels("a"));
+        let big = vec![7u8; (FILTER_GAP as usize) * 2];
+        for i in 0..5u8 {
+            w.add_block(s, &[i], 1, 2, 1, 1).unwrap();
+            if i == 2 {
+                w.set_filter(&big);
+            } else {
+                w.set_filter(&[1, i, i, i, i, i, i, i, i]);
+            }
+        }
+        w.finish().unwrap();
+        let f = ChunkFile::open(&p, 1).unwrap();
+        let got = filters_of(&f, &[0, 1, 3, 4]);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[2], (3, Some(vec![1, 3, 3, 3, 3, 3, 3, 3, 3])));
+        assert_eq!(
+            filters_of(&f, &[2])[0].1.as_ref().map(Vec::len),
+            Some(big.len())
+        );
+    }
+
+    /// Stream, payload, min_ts, max_ts, entries, line bytes.
+    pub(crate) type V1Block = (u32, Vec<u8>, i64, i64, u32, u64);
+
+    /// The version-1 layout exactly as the previous release wrote it (no
+    /// filters section, no filter fields, version 1 in the trailer).
+    pub(crate) fn write_v1(path: &Path, streams: &[Vec<(String, String)>], blocks: &[V1Block]) {
+        let mut out = HEAD_MAGIC.to_vec();
+        let mut footer = Vec::new();
+        put_uvarint(&mut footer, streams.len() as u64);
+        for labels in streams {
+            put_uvarint(&mut footer, labels.len() as u64);
+            for (k, v) in labels {
+                put_bytes(&mut footer, k.as_bytes());
+                put_bytes(&mut footer, v.as_bytes());
+            }
+        }
+        put_uvarint(&mut footer, blocks.len() as u64);
+        for (stream, payload, min, max, entries, line_bytes) in blocks {
+            put_uvarint(&mut footer, u64::from(*stream));
+            put_ivarint(&mut footer, *min);
+            put_ivarint(&mut footer, *max);
+            put_uvarint(&mut footer, u64::from(*entries));
+            put_uvarint(&mut footer, *line_bytes);
+            put_uvarint(&mut footer, out.len() as u64);
+            put_uvarint(&mut footer, payload.len() as u64);
+            put_uvarint(&mut footer, u64::from(crc32fast::hash(payload)));
+            out.extend_from_slice(payload);
+        }
+        out.extend_from_slice(&footer);
+        out.extend_from_slice(&(footer.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&footer).to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(TAIL_MAGIC);
+        fs::write(path, out).unwrap();
+    }
+
+    #[test]
+    fn version_1_files_open_without_filters() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("1.chunk");
+        write_v1(
+            &p,
+            &[labels("a"), labels("b")],
+            &[
+                (0, b"first".to_vec(), 1, 5, 2, 10),
+                (1, b"second".to_vec(), 3, 9, 1, 4),
+            ],
+        );
+        let f = ChunkFile::open(&p, 1).unwrap();
+        assert_eq!(f.streams, vec![labels("a"), labels("b")]);
+        assert_eq!(f.read_block(0).unwrap(), b"first");
+        assert_eq!(f.read_block(1).unwrap(), b"second");
+        assert_eq!(f.blocks[1].min_ts, 3);
+        assert_eq!(f.read_filter(1).unwrap(), None);
+        assert_eq!(filters_of(&f, &[0, 1]), vec![(0, None), (1, None)]);
+        // A version this build does not know is refused.
+        let mut bytes = fs::read(&p).unwrap();
+        let v = bytes.len() - 12;
+        bytes[v..v + 4].copy_from_slice(&3u32.to_le_bytes());
+        fs::write(&p, &bytes).unwrap();
+        assert!(matches!(
+            ChunkFile::open(&p, 1),
+            Err(StorageError::Version { found: 3, .. })
+        ));
     }
 }

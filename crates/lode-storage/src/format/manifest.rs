@@ -46,14 +46,17 @@ impl Manifest {
         let p = dir.join(MANIFEST);
         match fs::read(&p) {
             Ok(b) => {
-                let m: Manifest = serde_json::from_slice(&b)
+                let mut m: Manifest = serde_json::from_slice(&b)
                     .map_err(|e| StorageError::Corrupt(format!("{}: {e}", p.display())))?;
-                if m.version != FORMAT_VERSION {
+                if !super::is_readable(m.version) {
                     return Err(StorageError::Version {
                         found: m.version,
                         supported: FORMAT_VERSION,
                     });
                 }
+                // An older readable manifest is written back as the current
+                // version at the next store (it will list current files).
+                m.version = FORMAT_VERSION;
                 Ok(m)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
