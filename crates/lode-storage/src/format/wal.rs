@@ -15,10 +15,13 @@ use std::path::{Path, PathBuf};
 const MAX_RECORD: u32 = 1 << 30;
 const SEGMENT_EXT: &str = "wal";
 
-/// Appends one framed record for `streams` (labels, entries) of `tenant` to `out`.
+/// One stream of a record: its labels and entries.
+pub type StreamParts<'a> = (&'a [(String, String)], &'a [Entry]);
+
+/// Appends one framed record for `streams` of `tenant` to `out`.
 pub fn encode_record<'a, I>(out: &mut Vec<u8>, seq: u64, tenant: &str, streams: I)
 where
-    I: IntoIterator<Item = (&'a [(String, String)], &'a [Entry])>,
+    I: IntoIterator<Item = StreamParts<'a>>,
     I::IntoIter: ExactSizeIterator,
 {
     let streams = streams.into_iter();
@@ -303,7 +306,7 @@ mod tests {
         }
     }
 
-    fn rec(s: &PushStream) -> [(&[(String, String)], &[Entry]); 1] {
+    fn rec(s: &PushStream) -> [StreamParts<'_>; 1] {
         [(&s.labels, &s.entries)]
     }
 
