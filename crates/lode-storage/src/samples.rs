@@ -3,7 +3,8 @@
 
 use crate::format::block::{decode_meta_section, MetaSection};
 use crate::index::compile_all;
-use crate::query::{select_sources, Decoded, ScanStats, Source, StreamSources};
+use crate::prefilter::Prefilter;
+use crate::query::{select_sources_filtered, Decoded, ScanStats, Source, StreamSources};
 use crate::tenant::Tenant;
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
 use lode_logql::engine::{BucketGrid, SampleSource, SeriesBuckets};
@@ -360,7 +361,16 @@ impl SampleSource for TenantSamples {
     ) -> lode_logql::Result<Vec<SeriesSamples>> {
         let extractor = SampleExtractor::new(range, op, grouping)?;
         let matchers = compile_all(&range.log.selector).map_err(src_err)?;
-        let streams = select_sources(&self.tenant, &matchers, start.saturating_add(1), end);
+        // A block whose content filter rules out a required literal yields
+        // no sample: no line of it passes the leading line filters.
+        let prefilter = Prefilter::new(&extractor.required_literal_sets());
+        let streams = select_sources_filtered(
+            &self.tenant,
+            &matchers,
+            start.saturating_add(1),
+            end,
+            prefilter.as_ref(),
+        );
         let kind = meta_only(range, op);
         let window = (start, end);
         let max = self.max_series;
@@ -502,5 +512,101 @@ mod tests {
             }
         }
         store.shutdown().unwrap();
+    }
+}
+
+#[cfg(test)]
+mod skip_tests {
+    use crate::{Limits, Store, StoreOptions};
+    use lode_logql::ast::MetricExpr;
+    use lode_logql::engine::{evaluate, EvalParams};
+    use lode_logql::value::QueryValue;
+    use lode_proto::{Entry, PushStream};
+
+    /// Metric queries with a needle skip the blocks whose content filter
+    /// rules it out, on both the bucket and the sample path, and still count
+    /// exactly the lines holding it.
+    #[test]
+    fn needle_counts_skip_blocks_and_stay_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            data_dir: dir.path().to_path_buf(),
+            fsync: false,
+            block_target_bytes: 4096,
+            ..Default::default()
+        };
+        let store = Store::open(opts, Limits::default()).unwrap();
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64
+            - 3_600_000_000_000;
+        let needle = "7f3ac9d2e1b84f60a5c3";
+        let mut expected = 0.0;
+        let streams: Vec<PushStream> = (0..6)
+            .map(|s| PushStream {
+                labels: vec![("app".into(), format!("a{s}"))],
+                entries: (0..2000)
+                    .map(|i| {
+                        let hit = s == 4 && i == 1234;
+                        if hit {
+                            expected += 1.0;
+                        }
+                        Entry {
+                            ts: base + i * 1_000_000_000,
+                            line: if hit {
+                                format!("GET /api status=200 trace={needle}")
+                            } else {
+                                format!("GET /api/items/{i} status=200 user=alice{}", i % 13)
+                            },
+                            structured_metadata: vec![],
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        store.push_sync("t", streams).unwrap();
+        store.flush().unwrap();
+        let end = base + 2_000_000_000_000;
+        for q in [
+            // Instant over one bucket: the bucket path.
+            format!("sum(count_over_time({{app=~\".+\"}} |= \"{needle}\" [1h]))"),
+            // A parser after the filter: the sample path.
+            format!("sum(count_over_time({{app=~\".+\"}} |= \"{needle}\" | logfmt [1h]))"),
+        ] {
+            let Ok(lode_logql::Expr::Metric(expr)) = lode_logql::parse(&q) else {
+                panic!("{q}")
+            };
+            assert!(matches!(expr, MetricExpr::VectorAgg { .. }), "{q}");
+            let src = store.samples("t", 1000);
+            let params = EvalParams {
+                start: end,
+                end,
+                step: 0,
+                instant: true,
+                max_series: 500,
+            };
+            let v = evaluate(&expr, &params, &src).unwrap();
+            let QueryValue::Vector(samples) = v else {
+                panic!("{q}: not a vector")
+            };
+            assert_eq!(samples.len(), 1, "{q}");
+            assert_eq!(samples[0].value, expected, "{q}");
+            let read = src.stats().blocks;
+            // A 3-byte needle never skips: every block is read.
+            let all = store.samples("t", 1000);
+            let Ok(lode_logql::Expr::Metric(every)) =
+                lode_logql::parse("sum(count_over_time({app=~\".+\"} |= \"GET\" [1h]))")
+            else {
+                panic!()
+            };
+            evaluate(&every, &params, &all).unwrap();
+            let total = all.stats().blocks;
+            assert!(total >= 20, "only {total} blocks: the test needs more");
+            assert!(
+                read >= 1 && read * 4 < total,
+                "{q}: read {read} of {total} blocks"
+            );
+        }
     }
 }

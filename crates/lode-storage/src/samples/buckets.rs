@@ -22,7 +22,8 @@ use crate::error::StorageError;
 use crate::format::block::raw_sections;
 use crate::format::varint::{put_bytes, put_uvarint};
 use crate::index::compile_all;
-use crate::query::{select_sources, ScanStats, Source, StreamSources};
+use crate::prefilter::Prefilter;
+use crate::query::{select_sources_filtered, ScanStats, Source, StreamSources};
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
 use lode_logql::engine::{BucketGrid, SeriesBuckets};
 use lode_logql::pipeline::{SampleExtractor, StreamExtractor};
@@ -756,11 +757,15 @@ pub(super) fn bucket_counts(
     }
     let bytes_op = matches!(kind, MetaValue::LineLen);
     let matchers = compile_all(&range.log.selector).map_err(src_err)?;
-    let streams = select_sources(
+    // Blocks whose content filter rules out a required literal hold no
+    // line that passes, so they add nothing to any bucket.
+    let prefilter = Prefilter::new(&extractor.required_literal_sets());
+    let streams = select_sources_filtered(
         &this.tenant,
         &matchers,
         grid.first.saturating_add(1),
         grid.end(),
+        prefilter.as_ref(),
     );
     let max = this.max_series;
     let parts = in_shares(&streams, |share| {
