@@ -3,13 +3,19 @@
 //! count can be answered without decompressing lines. Layout: see
 //! `docs/storage.md` ("Block").
 
-use super::varint::{put_bytes, put_ivarint, put_uvarint, Reader};
+use super::varint::{put_bytes, put_uvarint, Reader};
 use crate::error::StorageError;
 use lode_proto::Entry;
 use std::cell::RefCell;
 
+mod columns;
+
+// The first byte of a block: its layout and how its compressed sections
+// are stored. 0 and 1 (row layout) are only read, no longer written.
 const CODEC_NONE: u8 = 0;
 const CODEC_ZSTD: u8 = 1;
+const COLUMNS_NONE: u8 = 2;
+const COLUMNS_ZSTD: u8 = 3;
 
 /// How block sections are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +45,71 @@ fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// Encodes entries (already sorted by timestamp) into a block payload.
+/// Encodes entries (already sorted by timestamp) into a block payload, in
+/// the columnar layout.
 pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u8>, StorageError> {
+    let ts: Vec<i64> = entries.iter().map(|e| e.ts).collect();
+    let lens = entries
+        .iter()
+        .map(|e| u32::try_from(e.line.len()))
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|_| StorageError::Corrupt("line too long for a block".into()))?;
+    let mut cols = Vec::with_capacity(entries.len() * 3 + 16);
+    columns::encode(&ts, &lens, &mut cols);
+    let mut md = Vec::new();
+    if entries.iter().any(|e| !e.structured_metadata.is_empty()) {
+        for e in entries {
+            put_uvarint(&mut md, e.structured_metadata.len() as u64);
+            for (k, v) in &e.structured_metadata {
+                put_bytes(&mut md, k.as_bytes());
+                put_bytes(&mut md, v.as_bytes());
+            }
+        }
+    }
+    let lines_len: usize = lens.iter().map(|&l| l as usize).sum();
+    let mut lines = Vec::with_capacity(lines_len);
+    for e in entries {
+        lines.extend_from_slice(e.line.as_bytes());
+    }
+    let (md_raw, lines_raw) = (md.len(), lines.len());
+    // Empty sections are stored empty, so that a block without metadata
+    // never calls zstd for it.
+    let squeeze = |b: Vec<u8>, level: i32| -> std::io::Result<Vec<u8>> {
+        if b.is_empty() {
+            Ok(b)
+        } else {
+            compress(&b, level)
+        }
+    };
+    let (codec, md, lines) = match compression {
+        Compression::None => (COLUMNS_NONE, md, lines),
+        Compression::Zstd(level) => (COLUMNS_ZSTD, squeeze(md, level)?, squeeze(lines, level)?),
+    };
+    let mut out = Vec::with_capacity(cols.len() + md.len() + lines.len() + 24);
+    out.push(codec);
+    for v in [
+        entries.len(),
+        cols.len(),
+        md.len(),
+        md_raw,
+        lines.len(),
+        lines_raw,
+    ] {
+        put_uvarint(&mut out, v as u64);
+    }
+    out.extend_from_slice(&cols);
+    out.extend_from_slice(&md);
+    out.extend_from_slice(&lines);
+    Ok(out)
+}
+
+/// The row layout earlier versions wrote (blocks of codec 0 and 1), kept
+/// to test that such blocks still read the same.
+#[cfg(test)]
+pub(crate) fn encode_block_v1(
+    entries: &[Entry],
+    compression: Compression,
+) -> Result<Vec<u8>, StorageError> {
     let mut meta = Vec::with_capacity(entries.len() * 6 + 8);
     put_uvarint(&mut meta, entries.len() as u64);
     let mut prev = 0i64;
@@ -50,7 +119,7 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
         } else {
             e.ts.wrapping_sub(prev)
         };
-        put_ivarint(&mut meta, d);
+        super::varint::put_ivarint(&mut meta, d);
         prev = e.ts;
     }
     let mut lines_len = 0usize;
@@ -131,11 +200,14 @@ impl DecodedBlock {
 /// cannot make us allocate without bound.
 const MAX_SECTION: u64 = 1 << 30;
 
-fn section(r: &mut Reader<'_>, codec: u8, clen: u64, rlen: u64) -> Result<Vec<u8>, StorageError> {
+/// Decompresses a section stored with `codec` (`CODEC_NONE`/`CODEC_ZSTD`).
+fn section(raw: &[u8], codec: u8, rlen: u64) -> Result<Vec<u8>, StorageError> {
     if rlen > MAX_SECTION {
         return Err(StorageError::Corrupt("block section too large".into()));
     }
-    let raw = r.take(clen as usize)?;
+    if raw.is_empty() && rlen == 0 {
+        return Ok(Vec::new());
+    }
     match codec {
         CODEC_NONE => Ok(raw.to_vec()),
         CODEC_ZSTD => {
@@ -156,15 +228,98 @@ fn section(r: &mut Reader<'_>, codec: u8, clen: u64, rlen: u64) -> Result<Vec<u8
     }
 }
 
+/// A block's sections, located but not decompressed.
+struct Parts<'a> {
+    /// How `meta` and `lines` are stored: `CODEC_NONE` or `CODEC_ZSTD`.
+    codec: u8,
+    /// Columnar layout: the entry count and the columns section.
+    columns: Option<(usize, &'a [u8])>,
+    /// Row layout: the whole meta section; columnar: the metadata section
+    /// (empty when no entry has metadata). With its raw length.
+    meta: (&'a [u8], u64),
+    lines: (&'a [u8], u64),
+}
+
+fn parts(payload: &[u8]) -> Result<Parts<'_>, StorageError> {
+    let mut r = Reader::new(payload);
+    let first = r.take(1)?[0];
+    let columns = match first {
+        CODEC_NONE | CODEC_ZSTD => None,
+        COLUMNS_NONE | COLUMNS_ZSTD => Some((r.uvarint()?, r.uvarint()?)),
+        c => return Err(StorageError::Corrupt(format!("unknown block codec {c}"))),
+    };
+    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
+    let (lc, lr) = (r.uvarint()?, r.uvarint()?);
+    let mut take = |len: u64| -> Result<&[u8], StorageError> {
+        let len = usize::try_from(len).map_err(|_| StorageError::Corrupt("block length".into()))?;
+        r.take(len)
+    };
+    let columns = match columns {
+        Some((n, clen)) => Some((
+            usize::try_from(n).map_err(|_| StorageError::Corrupt("block entry count".into()))?,
+            take(clen)?,
+        )),
+        None => None,
+    };
+    let meta = (take(mc)?, mr);
+    let lines = (take(lc)?, lr);
+    let codec = if matches!(first, CODEC_ZSTD | COLUMNS_ZSTD) {
+        CODEC_ZSTD
+    } else {
+        CODEC_NONE
+    };
+    Ok(Parts {
+        codec,
+        columns,
+        meta,
+        lines,
+    })
+}
+
+impl Parts<'_> {
+    /// Timestamps and line lengths into `ts` and `lens` (cleared first),
+    /// and the encoded metadata with where its first entry starts: empty
+    /// when the block has none (then only the columns were read, unless
+    /// `with_md` is false, in which case it may be left empty anyway).
+    fn ts_lens(
+        &self,
+        with_md: bool,
+        ts: &mut Vec<i64>,
+        lens: &mut Vec<u32>,
+    ) -> Result<(Vec<u8>, usize), StorageError> {
+        ts.clear();
+        lens.clear();
+        match self.columns {
+            Some((n, cols)) => {
+                columns::decode(cols, n, ts, lens)?;
+                let md = if with_md {
+                    section(self.meta.0, self.codec, self.meta.1)?
+                } else {
+                    Vec::new()
+                };
+                Ok((md, 0))
+            }
+            None => {
+                let meta = section(self.meta.0, self.codec, self.meta.1)?;
+                let mut m = Reader::new(&meta);
+                let (t, l) = read_ts_lens(&mut m)?;
+                *ts = t;
+                *lens = l;
+                let at = m.position();
+                Ok((meta, at))
+            }
+        }
+    }
+
+    fn lines(&self) -> Result<Vec<u8>, StorageError> {
+        section(self.lines.0, self.codec, self.lines.1)
+    }
+}
+
 /// Decodes only timestamps and line lengths (for counting and byte sums).
 pub fn decode_meta(payload: &[u8]) -> Result<(Vec<i64>, Vec<u32>), StorageError> {
-    let mut r = Reader::new(payload);
-    let codec = r.take(1)?[0];
-    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
-    let _ = (r.uvarint()?, r.uvarint()?);
-    let meta = section(&mut r, codec, mc, mr)?;
-    let mut m = Reader::new(&meta);
-    let (ts, lens) = read_ts_lens(&mut m)?;
+    let (mut ts, mut lens) = (Vec::new(), Vec::new());
+    parts(payload)?.ts_lens(false, &mut ts, &mut lens)?;
     Ok((ts, lens))
 }
 
@@ -199,7 +354,18 @@ pub struct MetaSection {
     pub metadata: Vec<Vec<(String, String)>>,
 }
 
-fn read_metadata(m: &mut Reader<'_>, n: usize) -> Result<Vec<Vec<(String, String)>>, StorageError> {
+/// The metadata of `n` entries encoded from `at` in `md`; an empty `md`
+/// means that no entry has any.
+fn read_metadata(
+    md: &[u8],
+    at: usize,
+    n: usize,
+) -> Result<Vec<Vec<(String, String)>>, StorageError> {
+    if md.is_empty() {
+        return Ok(vec![Vec::new(); n]);
+    }
+    let mut m = Reader::new(md);
+    m.take(at)?;
     let mut metadata = Vec::with_capacity(n);
     for _ in 0..n {
         let k = m.uvarint()? as usize;
@@ -216,48 +382,49 @@ fn read_metadata(m: &mut Reader<'_>, n: usize) -> Result<Vec<Vec<(String, String
 
 /// Decodes the meta section only (the lines section is not decompressed).
 pub fn decode_meta_section(payload: &[u8]) -> Result<MetaSection, StorageError> {
-    let mut r = Reader::new(payload);
-    let codec = r.take(1)?[0];
-    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
-    let _ = (r.uvarint()?, r.uvarint()?);
-    let meta = section(&mut r, codec, mc, mr)?;
-    let mut m = Reader::new(&meta);
-    let (ts, lens) = read_ts_lens(&mut m)?;
-    let metadata = read_metadata(&mut m, ts.len())?;
+    let (mut ts, mut lens) = (Vec::new(), Vec::new());
+    let (md, at) = parts(payload)?.ts_lens(true, &mut ts, &mut lens)?;
+    let metadata = read_metadata(&md, at, ts.len())?;
     Ok(MetaSection { ts, lens, metadata })
 }
 
-/// The decompressed meta section and, if `with_lines`, the line text (not
-/// yet checked to be UTF-8), for scans that walk a block in place instead
-/// of building per-entry values (see `samples/buckets.rs`).
-pub(crate) fn raw_sections(
+/// A block read for a scan that walks it in place instead of building
+/// per-entry values (see `samples/buckets.rs`).
+pub(crate) struct InPlace {
+    /// Each entry's metadata encoded as `uvarint count, then (bytes name,
+    /// bytes value)`, back to back from `md_start`; empty (with `md_start`
+    /// 0) when no entry has metadata.
+    pub md: Vec<u8>,
+    pub md_start: usize,
+    /// The line text if asked for (not yet checked to be UTF-8).
+    pub lines: Vec<u8>,
+}
+
+/// Reads timestamps and line lengths into `ts` and `lens` (cleared first,
+/// so that scans reuse them), the metadata and, if `with_lines`, the text.
+pub(crate) fn read_in_place(
     payload: &[u8],
     with_lines: bool,
-) -> Result<(Vec<u8>, Vec<u8>), StorageError> {
-    let mut r = Reader::new(payload);
-    let codec = r.take(1)?[0];
-    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
-    let (lc, lr) = (r.uvarint()?, r.uvarint()?);
-    let meta = section(&mut r, codec, mc, mr)?;
-    let lines = if with_lines {
-        section(&mut r, codec, lc, lr)?
-    } else {
-        Vec::new()
-    };
-    Ok((meta, lines))
+    ts: &mut Vec<i64>,
+    lens: &mut Vec<u32>,
+) -> Result<InPlace, StorageError> {
+    let p = parts(payload)?;
+    let (md, md_start) = p.ts_lens(true, ts, lens)?;
+    let lines = if with_lines { p.lines()? } else { Vec::new() };
+    Ok(InPlace {
+        md,
+        md_start,
+        lines,
+    })
 }
 
 /// Decodes a whole block.
 pub fn decode_block(payload: &[u8]) -> Result<DecodedBlock, StorageError> {
-    let mut r = Reader::new(payload);
-    let codec = r.take(1)?[0];
-    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
-    let (lc, lr) = (r.uvarint()?, r.uvarint()?);
-    let meta = section(&mut r, codec, mc, mr)?;
-    let lines = section(&mut r, codec, lc, lr)?;
-    let mut m = Reader::new(&meta);
-    let (ts, lens) = read_ts_lens(&mut m)?;
-    let metadata = read_metadata(&mut m, ts.len())?;
+    let p = parts(payload)?;
+    let (mut ts, mut lens) = (Vec::new(), Vec::new());
+    let (md, at) = p.ts_lens(true, &mut ts, &mut lens)?;
+    let lines = p.lines()?;
+    let metadata = read_metadata(&md, at, ts.len())?;
     let mut offsets = Vec::with_capacity(ts.len() + 1);
     let mut off = 0u64;
     offsets.push(0u32);
@@ -327,6 +494,72 @@ mod tests {
         }
     }
 
+    /// Every reader gives the same for a block in either layout.
+    fn assert_same(old: &[u8], new: &[u8]) {
+        let (a, b) = (decode_block(old).unwrap(), decode_block(new).unwrap());
+        assert_eq!(a.ts, b.ts);
+        assert_eq!(a.offsets, b.offsets);
+        assert_eq!(a.text(), b.text());
+        assert_eq!(a.metadata, b.metadata);
+        assert_eq!(decode_meta(old).unwrap(), decode_meta(new).unwrap());
+        let (x, y) = (
+            decode_meta_section(old).unwrap(),
+            decode_meta_section(new).unwrap(),
+        );
+        assert_eq!((x.ts, x.lens, x.metadata), (y.ts, y.lens, y.metadata));
+        for with_lines in [false, true] {
+            let (mut t1, mut l1, mut t2, mut l2) = (vec![1], vec![2], vec![3], vec![4]);
+            let p = read_in_place(old, with_lines, &mut t1, &mut l1).unwrap();
+            let q = read_in_place(new, with_lines, &mut t2, &mut l2).unwrap();
+            assert_eq!((t1, l1), (t2, l2));
+            assert_eq!(p.lines, q.lines);
+            // The metadata encodings agree, except that the columnar
+            // layout leaves them out when there are none.
+            let n = a.ts.len();
+            if q.md.is_empty() {
+                assert_eq!(&p.md[p.md_start..], vec![0u8; n].as_slice());
+            } else {
+                assert_eq!(&p.md[p.md_start..], &q.md[q.md_start..]);
+            }
+        }
+    }
+
+    #[test]
+    fn row_layout_blocks_still_read_the_same() {
+        let with_md = vec![
+            entry(-10, "hello", &[("detected_level", "info")]),
+            entry(-10, "", &[]),
+            entry(25, "wörld ✓", &[("trace_id", "abc")]),
+        ];
+        let without: Vec<Entry> = (0..300)
+            .map(|i| entry(1_000_000 * i, &format!("line {i}"), &[]))
+            .collect();
+        for es in [&with_md, &without, &Vec::new()] {
+            for c in [Compression::None, Compression::Zstd(1)] {
+                let old = encode_block_v1(es, c).unwrap();
+                assert!(old[0] <= 1);
+                let new = encode_block(es, c).unwrap();
+                assert!(new[0] == 2 || new[0] == 3);
+                assert_same(&old, &new);
+            }
+        }
+    }
+
+    #[test]
+    fn columnar_blocks_are_smaller_and_skip_empty_metadata() {
+        let es: Vec<Entry> = (0..1000)
+            .map(|i| entry(1_700_000_000_000_000_000 + i * 7_000_000, "x", &[]))
+            .collect();
+        let old = encode_block_v1(&es, Compression::None).unwrap();
+        let new = encode_block(&es, Compression::None).unwrap();
+        assert!(new.len() * 2 < old.len(), "{} vs {}", new.len(), old.len());
+        let (mut t, mut l) = (Vec::new(), Vec::new());
+        let p = read_in_place(&new, false, &mut t, &mut l).unwrap();
+        assert!(p.md.is_empty() && p.lines.is_empty());
+        assert_eq!(t.len(), 1000);
+        assert!(l.iter().all(|&x| x == 1));
+    }
+
     #[test]
     fn corrupt_blocks_are_errors() {
         let es = vec![entry(1, "abc", &[])];
@@ -360,6 +593,50 @@ mod tests {
             let _ = decode_block(&b);
             let _ = decode_meta(&b);
             let _ = decode_meta_section(&b);
+            let _ = read_in_place(&b, true, &mut Vec::new(), &mut Vec::new());
+        }
+
+        #[test]
+        fn prop_damaged_blocks_never_panic(
+            lines in proptest::collection::vec((any::<i64>(), ".{0,20}", any::<bool>()), 0..300),
+            at in any::<usize>(),
+            with in any::<u8>(),
+            cut in any::<usize>(),
+        ) {
+            let mut es: Vec<Entry> = lines
+                .iter()
+                .map(|(t, l, m)| entry(*t, l, if *m { &[("k", "v")] } else { &[] }))
+                .collect();
+            es.sort_by_key(|e| e.ts);
+            for c in [Compression::None, Compression::Zstd(1)] {
+                let mut b = encode_block(&es, c).unwrap();
+                let i = at % b.len();
+                b[i] = b[i].wrapping_add(with | 1);
+                let _ = decode_block(&b);
+                let _ = decode_meta_section(&b);
+                let _ = read_in_place(&b, true, &mut Vec::new(), &mut Vec::new());
+                b.truncate(cut % b.len());
+                prop_assert!(decode_block(&b).is_err());
+                let _ = decode_meta(&b);
+            }
+        }
+
+        #[test]
+        fn prop_old_and_new_layouts_agree(
+            lines in proptest::collection::vec((any::<i64>(), ".{0,20}", 0u8..3), 0..300),
+        ) {
+            let mut es: Vec<Entry> = lines
+                .iter()
+                .map(|(t, l, m)| match m {
+                    0 => entry(*t, l, &[]),
+                    1 => entry(*t, l, &[("detected_level", "info")]),
+                    _ => entry(*t, l, &[("trace_id", l), ("a", "b")]),
+                })
+                .collect();
+            es.sort_by_key(|e| e.ts);
+            for c in [Compression::None, Compression::Zstd(1)] {
+                assert_same(&encode_block_v1(&es, c).unwrap(), &encode_block(&es, c).unwrap());
+            }
         }
     }
 }

@@ -19,7 +19,7 @@
 
 use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GROUPS};
 use crate::error::StorageError;
-use crate::format::block::raw_sections;
+use crate::format::block::read_in_place;
 use crate::format::varint::{put_bytes, put_uvarint};
 use crate::index::compile_all;
 use crate::prefilter::Prefilter;
@@ -111,6 +111,30 @@ impl Acc {
         }
     }
 
+    /// Entries of one series with ascending timestamps, all on the grid:
+    /// one bucket index per bucket touched, then a binary search for the
+    /// run of entries up to the bucket's edge.
+    fn add_sorted(&mut self, slot: u32, ts: &[i64], lens: &[u32]) {
+        let grid = self.grid;
+        let s = &mut self.series[slot as usize];
+        let mut i = 0;
+        while i < ts.len() {
+            let Some(k) = grid.index(ts[i]) else {
+                i += 1;
+                continue;
+            };
+            let edge = grid
+                .first
+                .saturating_add(grid.width.saturating_mul(k as i64 + 1));
+            let j = i + ts[i..].partition_point(|&t| t <= edge);
+            s.counts[k] += (j - i) as u64;
+            if self.bytes_op {
+                s.bytes[k] += lens[i..j].iter().map(|&l| u64::from(l)).sum::<u64>();
+            }
+            i = j;
+        }
+    }
+
     #[inline]
     fn add_at(&mut self, slot: u32, bucket: usize, len: u64) {
         let s = &mut self.series[slot as usize];
@@ -141,6 +165,10 @@ impl Acc {
 // uvarint line lengths; per entry a uvarint pair count and each name and
 // value length-prefixed. Read here with inlined varints: this is the
 // per-entry work of every count.
+
+/// The encoding of no metadata (a pair count of 0): the key of every entry
+/// of a block without metadata.
+const NO_MD: &[u8] = &[0];
 
 fn corrupt() -> StorageError {
     StorageError::Corrupt("truncated or invalid block meta".into())
@@ -252,27 +280,10 @@ enum View<'a> {
 
 impl View<'_> {
     fn block(payload: &[u8], with_lines: bool, mut b: Bufs) -> Result<View<'static>, StorageError> {
-        let (meta, lines) = raw_sections(payload, with_lines)?;
-        let mut pos = 0;
-        let n = uvarint(&meta, &mut pos)? as usize;
-        if n > meta.len() {
-            return Err(corrupt());
-        }
-        b.ts.clear();
-        b.lens.clear();
+        let read = read_in_place(payload, with_lines, &mut b.ts, &mut b.lens)?;
+        let (meta, pos, lines) = (read.md, read.md_start, read.lines);
         b.md.clear();
         b.line_at.clear();
-        let mut t = 0i64;
-        for i in 0..n {
-            let u = uvarint(&meta, &mut pos)?;
-            let d = ((u >> 1) as i64) ^ -((u & 1) as i64);
-            t = if i == 0 { d } else { t.wrapping_add(d) };
-            b.ts.push(t);
-        }
-        for _ in 0..n {
-            let l = uvarint(&meta, &mut pos)?;
-            b.lens.push(u32::try_from(l).map_err(|_| corrupt())?);
-        }
         if with_lines {
             let mut off = 0u64;
             b.line_at.push(0);
@@ -344,7 +355,8 @@ impl View<'_> {
             b, meta, md_start, ..
         } = self
         {
-            if b.md.is_empty() {
+            // An empty `meta`: no entry has metadata, `md_key` knows.
+            if b.md.is_empty() && !meta.is_empty() {
                 let mut pos = *md_start;
                 b.md.push(pos as u32);
                 for _ in 0..b.ts.len() {
@@ -361,6 +373,7 @@ impl View<'_> {
     #[inline]
     fn md_key<'b>(&'b self, i: usize, scratch: &'b mut Vec<u8>) -> &'b [u8] {
         match self {
+            View::Block { meta, .. } if meta.is_empty() => NO_MD,
             View::Block { b, meta, .. } => &meta[b.md[i] as usize..b.md[i + 1] as usize],
             View::Head(v) => {
                 scratch.clear();
@@ -532,6 +545,14 @@ impl<'a> Scan<'a> {
         }
         let mut bytes = 0u64;
         match v {
+            View::Block { b, meta, .. } if meta.is_empty() => {
+                // No entry has metadata: one series for the whole run.
+                let (ts, lens) = (&b.ts[lo..hi], &b.lens[lo..hi]);
+                bytes = lens.iter().map(|&l| u64::from(l)).sum();
+                if let Some(slot) = st.groups.slot(NO_MD, ts[0], "", &mut st.ex, acc)? {
+                    acc.add_sorted(slot, ts, lens);
+                }
+            }
             View::Block {
                 b, meta, md_start, ..
             } => {
