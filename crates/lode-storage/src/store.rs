@@ -127,6 +127,8 @@ pub(crate) struct Inner {
     pub(crate) manifest: Mutex<Manifest>,
     pub(crate) rotate_wal: AtomicBool,
     pub(crate) unflushed: AtomicU64,
+    /// Uncompressed bytes in heads (part of `unflushed`).
+    pub(crate) head_raw: AtomicU64,
     pub(crate) counters: StoreCounters,
     pub(crate) flush_tx: Mutex<Option<mpsc::Sender<()>>>,
     /// Per-tenant limits from the runtime overrides file.
@@ -220,17 +222,56 @@ impl Inner {
             for e in &s.entries {
                 let before = st.head_bytes;
                 st.push(e);
-                self.unflushed
-                    .fetch_add((st.head_bytes - before) as u64, Ordering::Relaxed);
+                let grown = (st.head_bytes - before) as u64;
+                self.unflushed.fetch_add(grown, Ordering::Relaxed);
+                self.head_raw.fetch_add(grown, Ordering::Relaxed);
                 if st.head_bytes >= self.opts.block_target_bytes {
-                    let raw = st.head_bytes as u64;
-                    if let Some(b) = st.cut(self.opts.compression)? {
-                        self.unflushed
-                            .fetch_add(b.payload.len() as u64, Ordering::Relaxed);
-                    }
-                    self.unflushed.fetch_sub(raw, Ordering::Relaxed);
+                    self.cut_head(st)?;
                 }
             }
+        }
+        let budget = (self.opts.max_unflushed_bytes / 2) as u64;
+        if self.head_raw.load(Ordering::Relaxed) > budget {
+            self.cut_largest_heads(&mut t, budget - budget / 4)?;
+        }
+        Ok(())
+    }
+
+    /// Seals a stream's head into an in-memory block, keeping the memory
+    /// counters in step.
+    fn cut_head(&self, st: &mut crate::tenant::Stream) -> Result<()> {
+        let raw = st.head_bytes as u64;
+        if let Some(b) = st.cut(self.opts.compression)? {
+            self.unflushed
+                .fetch_add(b.payload.len() as u64, Ordering::Relaxed);
+        }
+        self.unflushed.fetch_sub(raw, Ordering::Relaxed);
+        self.head_raw.fetch_sub(raw, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Uncompressed heads are the bulk of ingest memory: with many quiet
+    /// streams most never reach `block_target_bytes` before a flush. Past
+    /// half of `max_unflushed_bytes` the largest heads are compressed into
+    /// in-memory blocks (still covered by the WAL until the next flush)
+    /// until heads hold `target` bytes. Compared with flushing, this keeps
+    /// blocks large (a flush seals every head, however small) and flushes
+    /// rare. Heads under `MIN_CUT` stay: other tenants may hold the rest.
+    fn cut_largest_heads(&self, t: &mut Tenant, target: u64) -> Result<()> {
+        const MIN_CUT: usize = 4096;
+        let mut sizes: Vec<(usize, u32)> = t
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.head_bytes >= MIN_CUT)
+            .map(|(i, s)| (s.head_bytes, i as u32))
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, id) in sizes {
+            if self.head_raw.load(Ordering::Relaxed) <= target {
+                break;
+            }
+            self.cut_head(&mut t.streams[id as usize])?;
         }
         Ok(())
     }
@@ -344,12 +385,7 @@ impl Inner {
                 let mut t = t.write();
                 let mut tw: Work = Vec::new();
                 for (id, s) in t.streams.iter_mut().enumerate() {
-                    let raw = s.head_bytes as u64;
-                    if let Some(b) = s.cut(self.opts.compression)? {
-                        self.unflushed
-                            .fetch_add(b.payload.len() as u64, Ordering::Relaxed);
-                        self.unflushed.fetch_sub(raw, Ordering::Relaxed);
-                    }
+                    self.cut_head(s)?;
                     let mems: Vec<Arc<MemBlock>> = s
                         .blocks
                         .iter()
@@ -467,6 +503,7 @@ impl Store {
             manifest: Mutex::new(manifest.clone()),
             rotate_wal: AtomicBool::new(false),
             unflushed: AtomicU64::new(0),
+            head_raw: AtomicU64::new(0),
             counters: StoreCounters::default(),
             flush_tx: Mutex::new(None),
             subscribers: Default::default(),
@@ -831,4 +868,91 @@ fn remove_orphans(tenants: &Path, live: &std::collections::HashSet<PathBuf>) -> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod head_budget_tests {
+    use super::*;
+    use crate::query::Direction;
+    use lode_logql::pipeline::LogPipeline;
+    use lode_proto::Entry;
+
+    /// Heads past half of `max_unflushed_bytes` are compressed largest
+    /// first without a flush; every entry stays readable exactly once, also
+    /// after a restart that replays the WAL over those blocks.
+    #[test]
+    fn heads_are_cut_largest_first_without_flushing() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions {
+            data_dir: dir.path().to_path_buf(),
+            fsync: false,
+            block_target_bytes: 1 << 20,
+            max_unflushed_bytes: 256 << 10,
+            flush_interval: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64;
+        let base = now - 3_600_000_000_000;
+        let store = Store::open(opts.clone(), Limits::default()).unwrap();
+        // Stream 0 is busy, the other 19 are quiet.
+        for round in 0..40i64 {
+            let streams: Vec<PushStream> = (0..20)
+                .map(|s| PushStream {
+                    labels: vec![("app".into(), format!("a{s}"))],
+                    entries: (0..if s == 0 { 40 } else { 2 })
+                        .map(|i| Entry {
+                            ts: base + (round * 100 + i) * 1_000_000,
+                            line: format!(
+                                "round {round} entry {i} of stream {s} {}",
+                                "x".repeat(90)
+                            ),
+                            structured_metadata: vec![],
+                        })
+                        .collect(),
+                })
+                .collect();
+            store.push_sync("t", streams).unwrap();
+            let heads = store.inner.head_raw.load(Ordering::Relaxed);
+            assert!(
+                heads <= 128 << 10,
+                "round {round}: heads hold {heads} bytes"
+            );
+        }
+        assert_eq!(store.inner.counters.flushes.load(Ordering::Relaxed), 0);
+        let busy_blocks = {
+            let t = store.inner.tenant("t").unwrap();
+            let t = t.read();
+            let id = t.lookup(&LabelSet::from_pairs([("app", "a0")])).unwrap();
+            t.streams[id as usize].blocks.len()
+        };
+        assert!(
+            busy_blocks >= 2,
+            "the busy stream was cut {busy_blocks} times"
+        );
+        let count = |store: &Store| {
+            let p = LogPipeline::new(&[]).unwrap();
+            let q = LogQuery {
+                matchers: &lode_logql::parse("{app=~\".+\"}")
+                    .map(|e| match e {
+                        lode_logql::Expr::Log(l) => l.selector,
+                        _ => unreachable!(),
+                    })
+                    .unwrap(),
+                pipeline: &p,
+                start: base - 1,
+                end: now,
+                limit: 100_000,
+                direction: Direction::Forward,
+            };
+            store.query_logs("t", &q).unwrap().0.len()
+        };
+        let expected = 40 * (40 + 19 * 2);
+        assert_eq!(count(&store), expected);
+        drop(store);
+        let store = Store::open(opts, Limits::default()).unwrap();
+        assert_eq!(count(&store), expected);
+    }
 }
