@@ -7,6 +7,7 @@ use super::varint::{put_bytes, put_uvarint, Reader};
 use crate::error::StorageError;
 use lode_proto::Entry;
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 mod columns;
 
@@ -54,18 +55,9 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
         .map(|e| u32::try_from(e.line.len()))
         .collect::<Result<Vec<u32>, _>>()
         .map_err(|_| StorageError::Corrupt("line too long for a block".into()))?;
+    let (md, sets) = metadata_dictionary(entries);
     let mut cols = Vec::with_capacity(entries.len() * 3 + 16);
-    columns::encode(&ts, &lens, &mut cols);
-    let mut md = Vec::new();
-    if entries.iter().any(|e| !e.structured_metadata.is_empty()) {
-        for e in entries {
-            put_uvarint(&mut md, e.structured_metadata.len() as u64);
-            for (k, v) in &e.structured_metadata {
-                put_bytes(&mut md, k.as_bytes());
-                put_bytes(&mut md, v.as_bytes());
-            }
-        }
-    }
+    columns::encode(&ts, &lens, &sets, &mut cols);
     let lines_len: usize = lens.iter().map(|&l| l as usize).sum();
     let mut lines = Vec::with_capacity(lines_len);
     for e in entries {
@@ -81,9 +73,19 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
             compress(&b, level)
         }
     };
+    // A dictionary zstd does not shrink (most often a single small set,
+    // such as `detected_level`) is stored as it is: counts then read it
+    // without calling zstd.
+    let squeeze_md = |b: Vec<u8>, level: i32| -> std::io::Result<Vec<u8>> {
+        if b.len() < MD_RAW_BELOW {
+            return Ok(b);
+        }
+        let c = compress(&b, level)?;
+        Ok(if c.len() < b.len() { c } else { b })
+    };
     let (codec, md, lines) = match compression {
         Compression::None => (COLUMNS_NONE, md, lines),
-        Compression::Zstd(level) => (COLUMNS_ZSTD, squeeze(md, level)?, squeeze(lines, level)?),
+        Compression::Zstd(level) => (COLUMNS_ZSTD, squeeze_md(md, level)?, squeeze(lines, level)?),
     };
     let mut out = Vec::with_capacity(cols.len() + md.len() + lines.len() + 24);
     out.push(codec);
@@ -101,6 +103,44 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
     out.extend_from_slice(&md);
     out.extend_from_slice(&lines);
     Ok(out)
+}
+
+/// Metadata dictionaries smaller than this are not even offered to zstd
+/// (its frame overhead alone is about a dozen bytes).
+const MD_RAW_BELOW: usize = 64;
+
+/// The metadata section of a columnar block (the distinct metadata sets in
+/// order of first appearance, empty when no entry has metadata) and each
+/// entry's index into it.
+fn metadata_dictionary(entries: &[Entry]) -> (Vec<u8>, Vec<u32>) {
+    let mut sets = vec![0u32; entries.len()];
+    if entries.iter().all(|e| e.structured_metadata.is_empty()) {
+        return (Vec::new(), sets);
+    }
+    let mut seen: HashMap<&[(String, String)], u32> = HashMap::new();
+    let mut body = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let sm = e.structured_metadata.as_slice();
+        // Runs of equal sets are the common case: no hashing for them.
+        if i > 0 && entries[i - 1].structured_metadata.as_slice() == sm {
+            sets[i] = sets[i - 1];
+            continue;
+        }
+        let next = seen.len() as u32;
+        let ix = *seen.entry(sm).or_insert(next);
+        if ix == next {
+            put_uvarint(&mut body, sm.len() as u64);
+            for (k, v) in sm {
+                put_bytes(&mut body, k.as_bytes());
+                put_bytes(&mut body, v.as_bytes());
+            }
+        }
+        sets[i] = ix;
+    }
+    let mut md = Vec::with_capacity(body.len() + 5);
+    put_uvarint(&mut md, seen.len() as u64);
+    md.extend_from_slice(&body);
+    (md, sets)
 }
 
 /// The row layout earlier versions wrote (blocks of codec 0 and 1), kept
@@ -276,37 +316,150 @@ fn parts(payload: &[u8]) -> Result<Parts<'_>, StorageError> {
     })
 }
 
+/// A block's structured metadata as a dictionary: each distinct set once,
+/// and per entry the index of its set (see `Parts::all`).
+pub(crate) struct Dict {
+    /// Encoded sets (`uvarint count, then (bytes name, bytes value)`).
+    pub bytes: Vec<u8>,
+    /// Where each set is in `bytes`, by index.
+    pub at: Vec<(u32, u32)>,
+}
+
+/// The encoding of no metadata: the one set of a block without any.
+const NO_MD: &[u8] = &[0];
+
+impl Dict {
+    /// The dictionary of a block without metadata: one empty set.
+    fn none() -> Dict {
+        Dict {
+            bytes: NO_MD.to_vec(),
+            at: vec![(0, 1)],
+        }
+    }
+
+    /// Set `i`'s encoding (empty when out of range).
+    pub fn set(&self, i: u32) -> &[u8] {
+        match self.at.get(i as usize) {
+            Some(&(a, b)) => self.bytes.get(a as usize..b as usize).unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+}
+
+/// The end of the metadata set encoded from the reader's position.
+fn skip_set(r: &mut Reader<'_>) -> Result<(), StorageError> {
+    let k = r.uvarint()?;
+    for _ in 0..k.saturating_mul(2) {
+        r.len_prefixed()?;
+    }
+    Ok(())
+}
+
+fn offset(at: usize) -> Result<u32, StorageError> {
+    u32::try_from(at).map_err(|_| StorageError::Corrupt("block metadata too large".into()))
+}
+
 impl Parts<'_> {
-    /// Timestamps and line lengths into `ts` and `lens` (cleared first),
-    /// and the encoded metadata with where its first entry starts: empty
-    /// when the block has none (then only the columns were read, unless
-    /// `with_md` is false, in which case it may be left empty anyway).
-    fn ts_lens(
-        &self,
-        with_md: bool,
-        ts: &mut Vec<i64>,
-        lens: &mut Vec<u32>,
-    ) -> Result<(Vec<u8>, usize), StorageError> {
+    /// Timestamps and line lengths into `ts` and `lens` (cleared first);
+    /// in the columnar layout nothing else is read.
+    fn ts_lens(&self, ts: &mut Vec<i64>, lens: &mut Vec<u32>) -> Result<(), StorageError> {
         ts.clear();
         lens.clear();
         match self.columns {
+            Some((n, cols)) => columns::decode(cols, n, ts, lens, None),
+            None => {
+                let meta = section(self.meta.0, self.codec, self.meta.1)?;
+                (*ts, *lens) = read_ts_lens(&mut Reader::new(&meta))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Timestamps, line lengths and each entry's metadata set index into
+    /// `ts`, `lens` and `sets` (cleared first), and the metadata
+    /// dictionary. Row-layout blocks get one built from their per-entry
+    /// metadata, so that readers see the same either way.
+    fn all(
+        &self,
+        ts: &mut Vec<i64>,
+        lens: &mut Vec<u32>,
+        sets: &mut Vec<u32>,
+    ) -> Result<Dict, StorageError> {
+        ts.clear();
+        lens.clear();
+        sets.clear();
+        match self.columns {
             Some((n, cols)) => {
-                columns::decode(cols, n, ts, lens)?;
-                let md = if with_md {
-                    section(self.meta.0, self.codec, self.meta.1)?
+                columns::decode(cols, n, ts, lens, Some(sets))?;
+                // A dictionary zstd could not shrink is stored as it is.
+                let codec = if self.meta.0.len() as u64 == self.meta.1 {
+                    CODEC_NONE
                 } else {
-                    Vec::new()
+                    self.codec
                 };
-                Ok((md, 0))
+                let md = section(self.meta.0, codec, self.meta.1)?;
+                let dict = if md.is_empty() {
+                    Dict::none()
+                } else {
+                    let mut r = Reader::new(&md);
+                    let count = r.uvarint()?;
+                    if count > r.remaining() as u64 {
+                        return Err(StorageError::Corrupt("metadata set count".into()));
+                    }
+                    let mut at = Vec::with_capacity(count as usize);
+                    for _ in 0..count {
+                        let a = r.position();
+                        skip_set(&mut r)?;
+                        at.push((offset(a)?, offset(r.position())?));
+                    }
+                    if !r.is_empty() {
+                        return Err(StorageError::Corrupt("metadata trailing bytes".into()));
+                    }
+                    Dict { bytes: md, at }
+                };
+                let count = dict.len() as u32;
+                if sets.iter().any(|&s| s >= count) {
+                    return Err(StorageError::Corrupt("metadata set index".into()));
+                }
+                Ok(dict)
             }
             None => {
                 let meta = section(self.meta.0, self.codec, self.meta.1)?;
-                let mut m = Reader::new(&meta);
-                let (t, l) = read_ts_lens(&mut m)?;
-                *ts = t;
-                *lens = l;
-                let at = m.position();
-                Ok((meta, at))
+                let mut r = Reader::new(&meta);
+                (*ts, *lens) = read_ts_lens(&mut r)?;
+                let mut at: Vec<(u32, u32)> = Vec::new();
+                {
+                    let mut seen: HashMap<&[u8], u32> = HashMap::new();
+                    let mut last: Option<(&[u8], u32)> = None;
+                    for _ in 0..ts.len() {
+                        let a = r.position();
+                        skip_set(&mut r)?;
+                        let b = r.position();
+                        let key = &meta[a..b];
+                        let ix = match last {
+                            Some((k, ix)) if k == key => ix,
+                            _ => {
+                                let next = at.len() as u32;
+                                let ix = *seen.entry(key).or_insert(next);
+                                if ix == next {
+                                    at.push((offset(a)?, offset(b)?));
+                                }
+                                ix
+                            }
+                        };
+                        last = Some((key, ix));
+                        sets.push(ix);
+                    }
+                }
+                if at.is_empty() {
+                    // No entries: the same dictionary as a columnar block.
+                    return Ok(Dict::none());
+                }
+                Ok(Dict { bytes: meta, at })
             }
         }
     }
@@ -319,7 +472,7 @@ impl Parts<'_> {
 /// Decodes only timestamps and line lengths (for counting and byte sums).
 pub fn decode_meta(payload: &[u8]) -> Result<(Vec<i64>, Vec<u32>), StorageError> {
     let (mut ts, mut lens) = (Vec::new(), Vec::new());
-    parts(payload)?.ts_lens(false, &mut ts, &mut lens)?;
+    parts(payload)?.ts_lens(&mut ts, &mut lens)?;
     Ok((ts, lens))
 }
 
@@ -354,20 +507,11 @@ pub struct MetaSection {
     pub metadata: Vec<Vec<(String, String)>>,
 }
 
-/// The metadata of `n` entries encoded from `at` in `md`; an empty `md`
-/// means that no entry has any.
-fn read_metadata(
-    md: &[u8],
-    at: usize,
-    n: usize,
-) -> Result<Vec<Vec<(String, String)>>, StorageError> {
-    if md.is_empty() {
-        return Ok(vec![Vec::new(); n]);
-    }
-    let mut m = Reader::new(md);
-    m.take(at)?;
-    let mut metadata = Vec::with_capacity(n);
-    for _ in 0..n {
+/// Each entry's metadata: every distinct set is decoded once.
+fn read_metadata(dict: &Dict, sets: &[u32]) -> Result<Vec<Vec<(String, String)>>, StorageError> {
+    let mut decoded = Vec::with_capacity(dict.len());
+    for i in 0..dict.len() as u32 {
+        let mut m = Reader::new(dict.set(i));
         let k = m.uvarint()? as usize;
         let mut v = Vec::with_capacity(k.min(64));
         for _ in 0..k {
@@ -375,56 +519,58 @@ fn read_metadata(
             let value = m.str()?.to_string();
             v.push((name, value));
         }
-        metadata.push(v);
+        decoded.push(v);
     }
-    Ok(metadata)
+    sets.iter()
+        .map(|&s| {
+            decoded
+                .get(s as usize)
+                .cloned()
+                .ok_or_else(|| StorageError::Corrupt("metadata set index".into()))
+        })
+        .collect()
 }
 
 /// Decodes the meta section only (the lines section is not decompressed).
 pub fn decode_meta_section(payload: &[u8]) -> Result<MetaSection, StorageError> {
-    let (mut ts, mut lens) = (Vec::new(), Vec::new());
-    let (md, at) = parts(payload)?.ts_lens(true, &mut ts, &mut lens)?;
-    let metadata = read_metadata(&md, at, ts.len())?;
+    let (mut ts, mut lens, mut sets) = (Vec::new(), Vec::new(), Vec::new());
+    let dict = parts(payload)?.all(&mut ts, &mut lens, &mut sets)?;
+    let metadata = read_metadata(&dict, &sets)?;
     Ok(MetaSection { ts, lens, metadata })
 }
 
 /// A block read for a scan that walks it in place instead of building
 /// per-entry values (see `samples/buckets.rs`).
 pub(crate) struct InPlace {
-    /// Each entry's metadata encoded as `uvarint count, then (bytes name,
-    /// bytes value)`, back to back from `md_start`; empty (with `md_start`
-    /// 0) when no entry has metadata.
-    pub md: Vec<u8>,
-    pub md_start: usize,
+    /// The distinct metadata sets (one empty set when no entry has any).
+    pub dict: Dict,
     /// The line text if asked for (not yet checked to be UTF-8).
     pub lines: Vec<u8>,
 }
 
-/// Reads timestamps and line lengths into `ts` and `lens` (cleared first,
-/// so that scans reuse them), the metadata and, if `with_lines`, the text.
+/// Reads timestamps, line lengths and metadata set indices into `ts`,
+/// `lens` and `sets` (cleared first, so that scans reuse them), the
+/// metadata dictionary and, if `with_lines`, the text.
 pub(crate) fn read_in_place(
     payload: &[u8],
     with_lines: bool,
     ts: &mut Vec<i64>,
     lens: &mut Vec<u32>,
+    sets: &mut Vec<u32>,
 ) -> Result<InPlace, StorageError> {
     let p = parts(payload)?;
-    let (md, md_start) = p.ts_lens(true, ts, lens)?;
+    let dict = p.all(ts, lens, sets)?;
     let lines = if with_lines { p.lines()? } else { Vec::new() };
-    Ok(InPlace {
-        md,
-        md_start,
-        lines,
-    })
+    Ok(InPlace { dict, lines })
 }
 
 /// Decodes a whole block.
 pub fn decode_block(payload: &[u8]) -> Result<DecodedBlock, StorageError> {
     let p = parts(payload)?;
-    let (mut ts, mut lens) = (Vec::new(), Vec::new());
-    let (md, at) = p.ts_lens(true, &mut ts, &mut lens)?;
+    let (mut ts, mut lens, mut sets) = (Vec::new(), Vec::new(), Vec::new());
+    let dict = p.all(&mut ts, &mut lens, &mut sets)?;
     let lines = p.lines()?;
-    let metadata = read_metadata(&md, at, ts.len())?;
+    let metadata = read_metadata(&dict, &sets)?;
     let mut offsets = Vec::with_capacity(ts.len() + 1);
     let mut off = 0u64;
     offsets.push(0u32);
@@ -509,17 +655,24 @@ mod tests {
         assert_eq!((x.ts, x.lens, x.metadata), (y.ts, y.lens, y.metadata));
         for with_lines in [false, true] {
             let (mut t1, mut l1, mut t2, mut l2) = (vec![1], vec![2], vec![3], vec![4]);
-            let p = read_in_place(old, with_lines, &mut t1, &mut l1).unwrap();
-            let q = read_in_place(new, with_lines, &mut t2, &mut l2).unwrap();
+            let (mut s1, mut s2) = (vec![5], vec![6]);
+            let p = read_in_place(old, with_lines, &mut t1, &mut l1, &mut s1).unwrap();
+            let q = read_in_place(new, with_lines, &mut t2, &mut l2, &mut s2).unwrap();
             assert_eq!((t1, l1), (t2, l2));
             assert_eq!(p.lines, q.lines);
-            // The metadata encodings agree, except that the columnar
-            // layout leaves them out when there are none.
-            let n = a.ts.len();
-            if q.md.is_empty() {
-                assert_eq!(&p.md[p.md_start..], vec![0u8; n].as_slice());
-            } else {
-                assert_eq!(&p.md[p.md_start..], &q.md[q.md_start..]);
+            // The same dictionary (distinct sets in order of first
+            // appearance, one empty set when there is no metadata) and the
+            // same indices.
+            assert_eq!(s1, s2);
+            assert_eq!(s1.len(), a.ts.len());
+            let sets = |d: &Dict| {
+                (0..d.len() as u32)
+                    .map(|i| d.set(i).to_vec())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(sets(&p.dict), sets(&q.dict));
+            if a.metadata.iter().all(|m| m.is_empty()) {
+                assert_eq!(sets(&q.dict), vec![vec![0u8]]);
             }
         }
     }
@@ -553,9 +706,10 @@ mod tests {
         let old = encode_block_v1(&es, Compression::None).unwrap();
         let new = encode_block(&es, Compression::None).unwrap();
         assert!(new.len() * 2 < old.len(), "{} vs {}", new.len(), old.len());
-        let (mut t, mut l) = (Vec::new(), Vec::new());
-        let p = read_in_place(&new, false, &mut t, &mut l).unwrap();
-        assert!(p.md.is_empty() && p.lines.is_empty());
+        let (mut t, mut l, mut s) = (Vec::new(), Vec::new(), Vec::new());
+        let p = read_in_place(&new, false, &mut t, &mut l, &mut s).unwrap();
+        assert!(p.dict.len() == 1 && p.dict.set(0) == [0] && p.lines.is_empty());
+        assert!(s.iter().all(|&x| x == 0));
         assert_eq!(t.len(), 1000);
         assert!(l.iter().all(|&x| x == 1));
     }
@@ -573,7 +727,89 @@ mod tests {
         assert!(decode_block(&flipped).is_err());
     }
 
+    #[test]
+    fn one_metadata_set_costs_nothing_per_entry() {
+        let with: Vec<Entry> = (0..1000)
+            .map(|i| entry(i * 1000, "x", &[("detected_level", "info")]))
+            .collect();
+        let without: Vec<Entry> = (0..1000).map(|i| entry(i * 1000, "x", &[])).collect();
+        for c in [Compression::None, Compression::Zstd(1)] {
+            let (a, b) = (
+                encode_block(&with, c).unwrap(),
+                encode_block(&without, c).unwrap(),
+            );
+            // The set once (stored as it is) and nothing per entry.
+            assert!(a.len() <= b.len() + 30, "{} vs {}", a.len(), b.len());
+            let p = parts(&a).unwrap();
+            assert_eq!(p.meta.0.len() as u64, p.meta.1);
+            let d = decode_meta_section(&a).unwrap();
+            assert!(d.metadata.iter().all(|m| m == &with[0].structured_metadata));
+        }
+        // Many distinct sets are worth compressing.
+        let many: Vec<Entry> = (0..1000)
+            .map(|i| entry(i, "x", &[("trace_id", &format!("{i:032x}"))]))
+            .collect();
+        let b = encode_block(&many, Compression::Zstd(1)).unwrap();
+        let p = parts(&b).unwrap();
+        assert!((p.meta.0.len() as u64) < p.meta.1);
+        let d = decode_block(&b).unwrap();
+        for (i, e) in many.iter().enumerate() {
+            assert_eq!(d.metadata[i], e.structured_metadata);
+        }
+    }
+
     proptest! {
+        #[test]
+        fn prop_metadata_sets_round_trip(
+            pool in proptest::collection::vec(
+                proptest::collection::vec(("[a-zé✓_]{0,6}", "[a-z0-9ü✓ ]{0,8}"), 0..4),
+                1..40,
+            ),
+            picks in proptest::collection::vec((any::<i64>(), 0usize..64), 0..400),
+            spread in 1usize..64,
+        ) {
+            // `spread` bounds how many distinct sets a block holds: one,
+            // a few, or one per entry; the pool holds empty sets, empty
+            // names and values and multi-byte characters.
+            let mut es: Vec<Entry> = picks
+                .iter()
+                .map(|&(t, k)| {
+                    let sm = &pool[(k % spread) % pool.len()];
+                    Entry {
+                        ts: t,
+                        line: format!("l{k}"),
+                        structured_metadata: sm.clone(),
+                    }
+                })
+                .collect();
+            es.sort_by_key(|e| e.ts);
+            for c in [Compression::None, Compression::Zstd(1)] {
+                let new = encode_block(&es, c).unwrap();
+                let d = decode_block(&new).unwrap();
+                let m = decode_meta_section(&new).unwrap();
+                let (mut t, mut l, mut s) = (Vec::new(), Vec::new(), Vec::new());
+                let p = read_in_place(&new, false, &mut t, &mut l, &mut s).unwrap();
+                for (i, e) in es.iter().enumerate() {
+                    prop_assert_eq!(&d.metadata[i], &e.structured_metadata);
+                    prop_assert_eq!(&m.metadata[i], &e.structured_metadata);
+                    let mut enc = Vec::new();
+                    put_uvarint(&mut enc, e.structured_metadata.len() as u64);
+                    for (k, v) in &e.structured_metadata {
+                        put_bytes(&mut enc, k.as_bytes());
+                        put_bytes(&mut enc, v.as_bytes());
+                    }
+                    prop_assert_eq!(p.dict.set(s[i]), enc.as_slice());
+                }
+                // Each distinct set once.
+                let mut distinct: Vec<&[u8]> = (0..p.dict.len() as u32).map(|i| p.dict.set(i)).collect();
+                let n = distinct.len();
+                distinct.sort_unstable();
+                distinct.dedup();
+                prop_assert_eq!(distinct.len(), n);
+                assert_same(&encode_block_v1(&es, c).unwrap(), &new);
+            }
+        }
+
         #[test]
         fn prop_round_trip(lines in proptest::collection::vec((any::<i64>(), ".{0,40}"), 0..50)) {
             let mut es: Vec<Entry> = lines.iter().map(|(t, l)| entry(*t, l, &[("k", l)])).collect();
@@ -593,7 +829,7 @@ mod tests {
             let _ = decode_block(&b);
             let _ = decode_meta(&b);
             let _ = decode_meta_section(&b);
-            let _ = read_in_place(&b, true, &mut Vec::new(), &mut Vec::new());
+            let _ = read_in_place(&b, true, &mut Vec::new(), &mut Vec::new(), &mut Vec::new());
         }
 
         #[test]
@@ -614,7 +850,7 @@ mod tests {
                 b[i] = b[i].wrapping_add(with | 1);
                 let _ = decode_block(&b);
                 let _ = decode_meta_section(&b);
-                let _ = read_in_place(&b, true, &mut Vec::new(), &mut Vec::new());
+                let _ = read_in_place(&b, true, &mut Vec::new(), &mut Vec::new(), &mut Vec::new());
                 b.truncate(cut % b.len());
                 prop_assert!(decode_block(&b).is_err());
                 let _ = decode_meta(&b);

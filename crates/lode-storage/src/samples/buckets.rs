@@ -6,8 +6,9 @@
 //! only, so series labels are computed once per distinct metadata encoding
 //! of a stream and each entry costs a timestamp, a bucket index and an
 //! increment (plus the line filters when there are some). Blocks are walked
-//! in place: metadata stays encoded and is compared as bytes, and nothing
-//! is allocated per entry.
+//! in place: a block stores its distinct metadata sets once with a set index
+//! per entry, so a series slot is found once per set and block (never by
+//! comparing an entry's metadata), and nothing is allocated per entry.
 //!
 //! What stays as in `samples`: series identity, exact re-sends counted once
 //! (same stream, time and line; the first in time order, sources ordered by
@@ -19,7 +20,7 @@
 
 use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GROUPS};
 use crate::error::StorageError;
-use crate::format::block::read_in_place;
+use crate::format::block::{read_in_place, Dict};
 use crate::format::varint::{put_bytes, put_uvarint};
 use crate::index::compile_all;
 use crate::prefilter::Prefilter;
@@ -166,10 +167,6 @@ impl Acc {
 // value length-prefixed. Read here with inlined varints: this is the
 // per-entry work of every count.
 
-/// The encoding of no metadata (a pair count of 0): the key of every entry
-/// of a block without metadata.
-const NO_MD: &[u8] = &[0];
-
 fn corrupt() -> StorageError {
     StorageError::Corrupt("truncated or invalid block meta".into())
 }
@@ -198,42 +195,6 @@ fn uvarint(b: &[u8], pos: &mut usize) -> Result<u64, StorageError> {
     }
 }
 
-/// Whether `hay` starts with `key`, for the short keys of metadata sets
-/// (compared in words, without a call per entry).
-#[inline(always)]
-fn head_is(hay: &[u8], key: &[u8]) -> bool {
-    let n = key.len();
-    if hay.len() < n {
-        return false;
-    }
-    if n < 8 {
-        return &hay[..n] == key;
-    }
-    let word = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or_default());
-    let mut i = 0;
-    while i + 8 <= n {
-        if word(hay, i) != word(key, i) {
-            return false;
-        }
-        i += 8;
-    }
-    word(hay, n - 8) == word(key, n - 8)
-}
-
-/// The end of the metadata of the entry starting at `pos`.
-#[inline]
-fn skip_md(b: &[u8], mut pos: usize) -> Result<usize, StorageError> {
-    let pairs = uvarint(b, &mut pos)?;
-    for _ in 0..pairs.saturating_mul(2) {
-        let len = uvarint(b, &mut pos)? as usize;
-        pos = pos
-            .checked_add(len)
-            .filter(|&e| e <= b.len())
-            .ok_or_else(corrupt)?;
-    }
-    Ok(pos)
-}
-
 fn decode_md(key: &[u8]) -> Result<Vec<(String, String)>, StorageError> {
     let mut pos = 0;
     let pairs = uvarint(key, &mut pos)?;
@@ -258,9 +219,8 @@ fn decode_md(key: &[u8]) -> Result<Vec<(String, String)>, StorageError> {
 struct Bufs {
     ts: Vec<i64>,
     lens: Vec<u32>,
-    /// `len + 1` offsets of each entry's metadata in the meta section, once
-    /// `index_md` ran.
-    md: Vec<u32>,
+    /// Each entry's index into the block's metadata dictionary.
+    sets: Vec<u32>,
     /// `len + 1` offsets of each line in the text, when lines were read.
     line_at: Vec<u32>,
 }
@@ -269,9 +229,7 @@ struct Bufs {
 enum View<'a> {
     Block {
         b: Bufs,
-        meta: Vec<u8>,
-        /// Where the metadata of the first entry starts.
-        md_start: usize,
+        dict: Dict,
         lines: String,
         with_lines: bool,
     },
@@ -280,9 +238,8 @@ enum View<'a> {
 
 impl View<'_> {
     fn block(payload: &[u8], with_lines: bool, mut b: Bufs) -> Result<View<'static>, StorageError> {
-        let read = read_in_place(payload, with_lines, &mut b.ts, &mut b.lens)?;
-        let (meta, pos, lines) = (read.md, read.md_start, read.lines);
-        b.md.clear();
+        let read = read_in_place(payload, with_lines, &mut b.ts, &mut b.lens, &mut b.sets)?;
+        let (dict, lines) = (read.dict, read.lines);
         b.line_at.clear();
         if with_lines {
             let mut off = 0u64;
@@ -302,8 +259,7 @@ impl View<'_> {
             .map_err(|_| StorageError::Corrupt("line text is not UTF-8".into()))?;
         Ok(View::Block {
             b,
-            meta,
-            md_start: pos,
+            dict,
             lines,
             with_lines,
         })
@@ -349,32 +305,12 @@ impl View<'_> {
         }
     }
 
-    /// Offsets of every entry's metadata, for `md_key`.
-    fn index_md(&mut self) -> Result<(), StorageError> {
-        if let View::Block {
-            b, meta, md_start, ..
-        } = self
-        {
-            // An empty `meta`: no entry has metadata, `md_key` knows.
-            if b.md.is_empty() && !meta.is_empty() {
-                let mut pos = *md_start;
-                b.md.push(pos as u32);
-                for _ in 0..b.ts.len() {
-                    pos = skip_md(meta, pos)?;
-                    b.md.push(pos as u32);
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Entry `i`'s structured metadata in its block encoding (encoded into
-    /// `scratch` for head entries). Needs `index_md`.
+    /// `scratch` for head entries).
     #[inline]
     fn md_key<'b>(&'b self, i: usize, scratch: &'b mut Vec<u8>) -> &'b [u8] {
         match self {
-            View::Block { meta, .. } if meta.is_empty() => NO_MD,
-            View::Block { b, meta, .. } => &meta[b.md[i] as usize..b.md[i + 1] as usize],
+            View::Block { b, dict, .. } => dict.set(b.sets[i]),
             View::Head(v) => {
                 scratch.clear();
                 let sm = &v[i].structured_metadata;
@@ -512,6 +448,8 @@ struct Scan<'a> {
     run: Vec<(usize, usize)>,
     order: Vec<(i64, u32, u32)>,
     pool: Vec<Bufs>,
+    /// Per metadata set of the block being counted: its slot once found.
+    set_slots: Vec<Option<Option<u32>>>,
 }
 
 impl<'a> Scan<'a> {
@@ -545,61 +483,42 @@ impl<'a> Scan<'a> {
         }
         let mut bytes = 0u64;
         match v {
-            View::Block { b, meta, .. } if meta.is_empty() => {
-                // No entry has metadata: one series for the whole run.
+            View::Block { b, dict, .. } => {
                 let (ts, lens) = (&b.ts[lo..hi], &b.lens[lo..hi]);
                 bytes = lens.iter().map(|&l| u64::from(l)).sum();
-                if let Some(slot) = st.groups.slot(NO_MD, ts[0], "", &mut st.ex, acc)? {
-                    acc.add_sorted(slot, ts, lens);
-                }
-            }
-            View::Block {
-                b, meta, md_start, ..
-            } => {
-                let meta = meta.as_slice();
-                let mut pos = *md_start;
-                // Timestamps ascend: the bucket changes only past its edge.
-                let mut bucket = 0usize;
-                let mut edge = i64::MIN;
-                for i in 0..hi {
-                    // Most entries repeat the metadata of the one before:
-                    // the encoding is self-delimiting, so a matching prefix
-                    // is the whole of it.
-                    let g = &mut st.groups;
-                    let rest = &meta[pos..];
-                    let known = match g.keys.get(g.last) {
-                        Some(k) if head_is(rest, k) => Some(g.last),
-                        _ => g.keys.iter().position(|k| head_is(rest, k)),
-                    };
-                    let (end, slot) = match known {
-                        Some(p) => {
-                            g.last = p;
-                            (pos + g.keys[p].len(), g.slots[p])
-                        }
-                        None => {
-                            let end = skip_md(meta, pos)?;
-                            if i < lo {
-                                (end, None)
-                            } else {
-                                let ts = b.ts[i];
-                                let key = &meta[pos..end];
-                                (end, st.groups.slot(key, ts, "", &mut st.ex, acc)?)
+                if dict.len() == 1 {
+                    // One metadata set (or none): one series for the run.
+                    if let Some(slot) = st.groups.slot(dict.set(0), ts[0], "", &mut st.ex, acc)? {
+                        acc.add_sorted(slot, ts, lens);
+                    }
+                } else {
+                    // Each set's slot, found when an entry first uses it.
+                    let cache = &mut self.set_slots;
+                    cache.clear();
+                    cache.resize(dict.len(), None);
+                    // Timestamps ascend: the bucket changes only past its edge.
+                    let mut bucket = 0usize;
+                    let mut edge = i64::MIN;
+                    for (k, (&ts, &len)) in ts.iter().zip(lens).enumerate() {
+                        let set = b.sets[lo + k];
+                        let slot = match cache[set as usize] {
+                            Some(slot) => slot,
+                            None => {
+                                let key = dict.set(set);
+                                let slot = st.groups.slot(key, ts, "", &mut st.ex, acc)?;
+                                cache[set as usize] = Some(slot);
+                                slot
                             }
-                        }
-                    };
-                    if i >= lo {
-                        let (ts, len) = (b.ts[i], u64::from(b.lens[i]));
-                        bytes += len;
+                        };
                         if ts > edge {
                             // Entries `lo..hi` lie on the grid.
                             bucket = acc.grid.index(ts).unwrap_or_default();
                             edge = acc.grid.first + acc.grid.width * (bucket as i64 + 1);
                         }
                         if let Some(slot) = slot {
-                            acc.add_at(slot, bucket, len);
+                            acc.add_at(slot, bucket, u64::from(len));
                         }
                     }
-                    pos = end;
                 }
             }
             View::Head(entries) => {
@@ -622,7 +541,7 @@ impl<'a> Scan<'a> {
 
     /// Entries `(view, index)` in time order through the line filters,
     /// exact re-sends (an equal time and line earlier in the order)
-    /// skipped. Needs lines and `index_md` on every view.
+    /// skipped. Needs lines on every view.
     fn count_lines(
         &mut self,
         views: &[View<'_>],
@@ -691,7 +610,6 @@ impl<'a> Scan<'a> {
                 if self.plain {
                     self.count_meta(v, sp.lo, sp.hi, st, acc)?;
                 } else {
-                    v.index_md()?;
                     let one = std::slice::from_ref(v);
                     self.count_lines(one, (sp.lo..sp.hi).map(|i| (0, i)), st, acc)?;
                 }
@@ -707,7 +625,6 @@ impl<'a> Scan<'a> {
                         self.pool.push(b);
                     }
                 }
-                v.index_md()?;
             }
             let mut order = std::mem::take(&mut self.order);
             order.clear();
@@ -798,6 +715,7 @@ pub(super) fn bucket_counts(
             run: Vec::new(),
             order: Vec::new(),
             pool: Vec::new(),
+            set_slots: Vec::new(),
         };
         for s in share {
             match scan.stream(s, &mut acc) {

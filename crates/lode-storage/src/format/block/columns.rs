@@ -1,7 +1,8 @@
 //! The timestamp and line-length columns of a columnar block
 //! (`docs/storage.md`, "Block"): frames of 128 entries, each holding its
-//! first timestamp and bit-packed deltas (divided by the block's gcd) and
-//! line lengths. Decoding is a few shifts per value and never calls zstd.
+//! first timestamp and bit-packed deltas (divided by the block's gcd), line
+//! lengths and metadata set indices. Decoding is a few shifts per value and
+//! never calls zstd.
 
 use crate::error::StorageError;
 use crate::format::varint::{put_ivarint, put_uvarint, Reader};
@@ -76,9 +77,9 @@ fn unpack(src: &[u8], w: u32, out: &mut [u64]) {
     }
 }
 
-/// Appends the columns section for sorted (or any) timestamps and their
-/// line lengths (`ts.len() == lens.len()`).
-pub(super) fn encode(ts: &[i64], lens: &[u32], out: &mut Vec<u8>) {
+/// Appends the columns section for sorted (or any) timestamps, their line
+/// lengths and metadata set indices (all of the same length).
+pub(super) fn encode(ts: &[i64], lens: &[u32], sets: &[u32], out: &mut Vec<u8>) {
     // Unsigned wrapping differences: small for sorted input, and any input
     // still round-trips.
     let delta = |i: usize| (ts[i] as u64).wrapping_sub(ts[i - 1] as u64);
@@ -97,6 +98,10 @@ pub(super) fn encode(ts: &[i64], lens: &[u32], out: &mut Vec<u8>) {
         let w = width(u64::from(l.iter().copied().max().unwrap_or(0)));
         out.push(w as u8);
         pack(out, l.iter().map(|&x| u64::from(x)), w);
+        let s = &sets[start..end];
+        let w = width(u64::from(s.iter().copied().max().unwrap_or(0)));
+        out.push(w as u8);
+        pack(out, s.iter().map(|&x| u64::from(x)), w);
     }
 }
 
@@ -104,16 +109,18 @@ fn corrupt(what: &str) -> StorageError {
     StorageError::Corrupt(format!("block columns: {what}"))
 }
 
-/// Appends the `n` timestamps and line lengths of a columns section.
+/// Appends the `n` timestamps and line lengths of a columns section, and
+/// the metadata set indices if `sets` is given (skipped otherwise).
 pub(super) fn decode(
     cols: &[u8],
     n: usize,
     ts: &mut Vec<i64>,
     lens: &mut Vec<u32>,
+    mut sets: Option<&mut Vec<u32>>,
 ) -> Result<(), StorageError> {
-    // A frame takes at least three bytes: refuse impossible counts before
+    // A frame takes at least four bytes: refuse impossible counts before
     // reserving for them.
-    if n.div_ceil(FRAME) > cols.len() / 3 + 1 {
+    if n.div_ceil(FRAME) > cols.len() / 4 + 1 {
         return Err(corrupt("entry count"));
     }
     let mut r = Reader::new(cols);
@@ -123,6 +130,9 @@ pub(super) fn decode(
     }
     ts.reserve(n);
     lens.reserve(n);
+    if let Some(s) = sets.as_deref_mut() {
+        s.reserve(n);
+    }
     let mut buf = [0u64; FRAME];
     let mut first = 0i64;
     for start in (0..n).step_by(FRAME) {
@@ -148,6 +158,16 @@ pub(super) fn decode(
         unpack(r.take(packed_len(k, w))?, w, ls);
         // Values of at most 32 bits: the cast keeps them whole.
         lens.extend(ls.iter().map(|&l| l as u32));
+        let w = u32::from(r.take(1)?[0]);
+        if w > 32 {
+            return Err(corrupt("set index width"));
+        }
+        let packed = r.take(packed_len(k, w))?;
+        if let Some(s) = sets.as_deref_mut() {
+            let ix = &mut buf[..k];
+            unpack(packed, w, ix);
+            s.extend(ix.iter().map(|&x| x as u32));
+        }
     }
     if !r.is_empty() {
         return Err(corrupt("trailing bytes"));
@@ -161,13 +181,41 @@ mod tests {
     use proptest::prelude::*;
 
     fn round_trip(ts: &[i64], lens: &[u32]) -> (Vec<i64>, Vec<u32>, usize) {
+        let sets: Vec<u32> = lens.iter().map(|&l| l % 5).collect();
+        let (t, l, s, size) = round_trip_sets(ts, lens, &sets);
+        assert_eq!(s, sets);
+        (t, l, size)
+    }
+
+    fn round_trip_sets(
+        ts: &[i64],
+        lens: &[u32],
+        sets: &[u32],
+    ) -> (Vec<i64>, Vec<u32>, Vec<u32>, usize) {
         let mut out = Vec::new();
-        encode(ts, lens, &mut out);
-        let (mut t, mut l) = (vec![7], vec![9]);
-        decode(&out, ts.len(), &mut t, &mut l).unwrap();
+        encode(ts, lens, sets, &mut out);
+        let (mut t, mut l, mut s) = (vec![7], vec![9], vec![11]);
+        decode(&out, ts.len(), &mut t, &mut l, Some(&mut s)).unwrap();
         // Decoding appends.
-        assert_eq!((t[0], l[0]), (7, 9));
-        (t[1..].to_vec(), l[1..].to_vec(), out.len())
+        assert_eq!((t[0], l[0], s[0]), (7, 9, 11));
+        // Without the set indices, the same timestamps and lengths.
+        let (mut t2, mut l2) = (Vec::new(), Vec::new());
+        decode(&out, ts.len(), &mut t2, &mut l2, None).unwrap();
+        assert_eq!((&t2[..], &l2[..]), (&t[1..], &l[1..]));
+        (t[1..].to_vec(), l[1..].to_vec(), s[1..].to_vec(), out.len())
+    }
+
+    #[test]
+    fn one_set_costs_nothing_per_entry() {
+        let ts: Vec<i64> = (0..1000).collect();
+        let lens = vec![100u32; 1000];
+        let (_, _, s0, zero) = round_trip_sets(&ts, &lens, &vec![0; 1000]);
+        assert_eq!(s0, vec![0; 1000]);
+        let two: Vec<u32> = (0..1000).map(|i| i % 2).collect();
+        let (_, _, s2, one_bit) = round_trip_sets(&ts, &lens, &two);
+        assert_eq!(s2, two);
+        // A width byte per frame, and one bit per entry for two sets.
+        assert_eq!(one_bit - zero, 1000 / 8);
     }
 
     #[test]
@@ -201,15 +249,17 @@ mod tests {
     fn truncated_or_bad_widths_are_errors() {
         let ts: Vec<i64> = (0..300).map(|i| i * 3).collect();
         let lens: Vec<u32> = (0..300).collect();
+        let sets: Vec<u32> = (0..300).map(|i| i % 7).collect();
         let mut out = Vec::new();
-        encode(&ts, &lens, &mut out);
-        let (mut t, mut l) = (Vec::new(), Vec::new());
+        encode(&ts, &lens, &sets, &mut out);
+        let (mut t, mut l, mut s) = (Vec::new(), Vec::new(), Vec::new());
         for cut in 0..out.len() {
-            assert!(decode(&out[..cut], 300, &mut t, &mut l).is_err());
+            assert!(decode(&out[..cut], 300, &mut t, &mut l, Some(&mut s)).is_err());
+            assert!(decode(&out[..cut], 300, &mut t, &mut l, None).is_err());
         }
-        assert!(decode(&out, 299, &mut t, &mut l).is_err());
-        assert!(decode(&out, 301, &mut t, &mut l).is_err());
-        assert!(decode(&out, usize::MAX, &mut t, &mut l).is_err());
+        assert!(decode(&out, 299, &mut t, &mut l, None).is_err());
+        assert!(decode(&out, 301, &mut t, &mut l, None).is_err());
+        assert!(decode(&out, usize::MAX, &mut t, &mut l, None).is_err());
     }
 
     proptest! {
@@ -246,13 +296,28 @@ mod tests {
         }
 
         #[test]
+        fn prop_round_trip_set_indices(
+            sets in proptest::collection::vec(any::<u32>(), 0..400),
+            shift in 0u32..32,
+        ) {
+            // Any index width, from one set to many.
+            let sets: Vec<u32> = sets.iter().map(|&s| s >> shift).collect();
+            let ts: Vec<i64> = (0..sets.len() as i64).collect();
+            let lens = vec![3u32; sets.len()];
+            let (t, l, s, _) = round_trip_sets(&ts, &lens, &sets);
+            prop_assert_eq!(t, ts);
+            prop_assert_eq!(l, lens);
+            prop_assert_eq!(s, sets);
+        }
+
+        #[test]
         fn prop_garbage_never_panics(
             b in proptest::collection::vec(any::<u8>(), 0..300),
             n in 0usize..2000,
         ) {
-            let (mut t, mut l) = (Vec::new(), Vec::new());
-            if decode(&b, n, &mut t, &mut l).is_ok() {
-                prop_assert_eq!((t.len(), l.len()), (n, n));
+            let (mut t, mut l, mut s) = (Vec::new(), Vec::new(), Vec::new());
+            if decode(&b, n, &mut t, &mut l, Some(&mut s)).is_ok() {
+                prop_assert_eq!((t.len(), l.len(), s.len()), (n, n, n));
             }
         }
     }
