@@ -127,7 +127,10 @@ mod tests {
             return; // /proc/<pid>/clear_refs not writable here: nothing to check
         }
         let (now, after) = rss(me).unwrap();
-        assert!(after < before, "VmHWM {after} not below {before} after the reset");
+        assert!(
+            after < before,
+            "VmHWM {after} not below {before} after the reset"
+        );
         assert!(after >= now.saturating_sub(1 << 20));
     }
 
