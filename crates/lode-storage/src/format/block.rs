@@ -99,6 +99,12 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
     ] {
         put_uvarint(&mut out, v as u64);
     }
+    // Counts read only the columns and metadata (`read_prefix`): they get
+    // a checksum of their own, the file's block CRC covering the lines too.
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&cols);
+    crc.update(&md);
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
     out.extend_from_slice(&cols);
     out.extend_from_slice(&md);
     out.extend_from_slice(&lines);
@@ -280,16 +286,97 @@ struct Parts<'a> {
     lines: (&'a [u8], u64),
 }
 
-fn parts(payload: &[u8]) -> Result<Parts<'_>, StorageError> {
-    let mut r = Reader::new(payload);
+/// A columnar block's header: where its columns and metadata end, and
+/// their checksum.
+struct Header {
+    columns: Option<(u64, u64)>,
+    meta: (u64, u64),
+    lines: (u64, u64),
+    prefix_crc: Option<u32>,
+}
+
+fn header(r: &mut Reader<'_>) -> Result<(u8, Header), StorageError> {
     let first = r.take(1)?[0];
     let columns = match first {
         CODEC_NONE | CODEC_ZSTD => None,
         COLUMNS_NONE | COLUMNS_ZSTD => Some((r.uvarint()?, r.uvarint()?)),
         c => return Err(StorageError::Corrupt(format!("unknown block codec {c}"))),
     };
-    let (mc, mr) = (r.uvarint()?, r.uvarint()?);
-    let (lc, lr) = (r.uvarint()?, r.uvarint()?);
+    let meta = (r.uvarint()?, r.uvarint()?);
+    let lines = (r.uvarint()?, r.uvarint()?);
+    let prefix_crc = match columns {
+        Some(_) => {
+            let b = r.take(4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }
+        None => None,
+    };
+    Ok((
+        first,
+        Header {
+            columns,
+            meta,
+            lines,
+            prefix_crc,
+        },
+    ))
+}
+
+/// How many leading bytes of a columnar block hold everything but the
+/// lines (header, columns, metadata), from its first bytes `head`; `None`
+/// for a row-layout block or when `head` is too short to tell.
+pub(crate) fn prefix_len(head: &[u8]) -> Option<usize> {
+    let mut r = Reader::new(head);
+    let (_, h) = header(&mut r).ok()?;
+    let (_, clen) = h.columns?;
+    let total = (r.position() as u64)
+        .checked_add(clen)?
+        .checked_add(h.meta.0)?;
+    usize::try_from(total).ok()
+}
+
+/// What `read_in_place` reads, without the lines: from a whole payload,
+/// or from a columnar block's prefix (`prefix_len` bytes, the lines
+/// section absent), whose own checksum is checked then.
+pub(crate) fn read_without_lines(
+    payload: &[u8],
+    ts: &mut Vec<i64>,
+    lens: &mut Vec<u32>,
+    sets: &mut Vec<u32>,
+) -> Result<Dict, StorageError> {
+    let mut r = Reader::new(payload);
+    let (first, h) = header(&mut r)?;
+    let (Some((n, clen)), Some(crc)) = (h.columns, h.prefix_crc) else {
+        return parts(payload)?.all(ts, lens, sets);
+    };
+    let len = |v: u64| usize::try_from(v).map_err(|_| StorageError::Corrupt("block length".into()));
+    let cols = r.take(len(clen)?)?;
+    let md = r.take(len(h.meta.0)?)?;
+    let mut c = crc32fast::Hasher::new();
+    c.update(cols);
+    c.update(md);
+    if c.finalize() != crc {
+        return Err(StorageError::Corrupt(
+            "block columns checksum mismatch".into(),
+        ));
+    }
+    let p = Parts {
+        codec: if first == COLUMNS_ZSTD {
+            CODEC_ZSTD
+        } else {
+            CODEC_NONE
+        },
+        columns: Some((len(n)?, cols)),
+        meta: (md, h.meta.1),
+        lines: (&[], 0),
+    };
+    p.all(ts, lens, sets)
+}
+
+fn parts(payload: &[u8]) -> Result<Parts<'_>, StorageError> {
+    let mut r = Reader::new(payload);
+    let (first, h) = header(&mut r)?;
+    let (columns, (mc, mr), (lc, lr)) = (h.columns, h.meta, h.lines);
     let mut take = |len: u64| -> Result<&[u8], StorageError> {
         let len = usize::try_from(len).map_err(|_| StorageError::Corrupt("block length".into()))?;
         r.take(len)
@@ -712,6 +799,61 @@ mod tests {
         assert!(s.iter().all(|&x| x == 0));
         assert_eq!(t.len(), 1000);
         assert!(l.iter().all(|&x| x == 1));
+    }
+
+    #[test]
+    fn columns_read_alone_match_the_whole_block_and_are_checked() {
+        let es: Vec<Entry> = (0..300)
+            .map(|i| {
+                let md: &[(&str, &str)] = if i % 3 == 0 {
+                    &[("level", "info")]
+                } else {
+                    &[]
+                };
+                entry(
+                    1_000 + i * 7,
+                    &format!("line {i} {}", "x".repeat(i as usize % 50)),
+                    md,
+                )
+            })
+            .collect();
+        for c in [Compression::None, Compression::Zstd(1)] {
+            let b = encode_block(&es, c).unwrap();
+            let n = prefix_len(&b).unwrap();
+            assert!(n < b.len() / 2, "prefix {n} of {}", b.len());
+            // A head too short to hold the header tells nothing.
+            assert_eq!(prefix_len(&b[..2]), None);
+            let (mut t1, mut l1, mut s1) = (Vec::new(), Vec::new(), Vec::new());
+            let whole = read_in_place(&b, false, &mut t1, &mut l1, &mut s1).unwrap();
+            for payload in [&b[..n], &b[..]] {
+                let (mut t2, mut l2, mut s2) = (Vec::new(), Vec::new(), Vec::new());
+                let d = read_without_lines(payload, &mut t2, &mut l2, &mut s2).unwrap();
+                assert_eq!((&t1, &l1, &s1), (&t2, &l2, &s2));
+                assert_eq!(whole.dict.bytes, d.bytes);
+            }
+            // Any flipped byte of the prefix past the header is caught.
+            let hdr = n - prefix_body_len(&b);
+            for at in hdr..n {
+                let mut bad = b[..n].to_vec();
+                bad[at] ^= 0x10;
+                let (mut t, mut l, mut s) = (Vec::new(), Vec::new(), Vec::new());
+                assert!(
+                    read_without_lines(&bad, &mut t, &mut l, &mut s).is_err(),
+                    "byte {at}"
+                );
+            }
+        }
+        // Row-layout blocks have no separately checked prefix.
+        let old = encode_block_v1(&es, Compression::Zstd(1)).unwrap();
+        assert_eq!(prefix_len(&old), None);
+    }
+
+    /// Bytes of the columns and metadata sections (the prefix minus its
+    /// header).
+    fn prefix_body_len(b: &[u8]) -> usize {
+        let mut r = Reader::new(b);
+        let (_, h) = header(&mut r).unwrap();
+        (h.columns.unwrap().1 + h.meta.0) as usize
     }
 
     #[test]

@@ -175,6 +175,15 @@ impl ChunkFile {
         Ok(buf)
     }
 
+    /// Up to `len` leading bytes of block `i`, unchecked: the caller checks
+    /// what it reads (a columnar block's prefix carries its own checksum).
+    pub fn read_block_head(&self, i: usize, len: usize) -> Result<Vec<u8>> {
+        let m = &self.blocks[i];
+        let mut buf = vec![0u8; len.min(m.len as usize)];
+        self.file.read_exact_at(&mut buf, m.offset)?;
+        Ok(buf)
+    }
+
     /// Block `i`'s filter, checked; `None` when it has none or it is damaged
     /// (logged: the block is then read instead of skipped).
     pub fn read_filter(&self, i: usize) -> Result<Option<Vec<u8>>> {

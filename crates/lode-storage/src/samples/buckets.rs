@@ -20,7 +20,7 @@
 
 use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GROUPS};
 use crate::error::StorageError;
-use crate::format::block::{read_in_place, Dict};
+use crate::format::block::{read_in_place, read_without_lines, Dict};
 use crate::format::varint::{put_bytes, put_uvarint};
 use crate::index::compile_all;
 use crate::prefilter::Prefilter;
@@ -238,8 +238,14 @@ enum View<'a> {
 
 impl View<'_> {
     fn block(payload: &[u8], with_lines: bool, mut b: Bufs) -> Result<View<'static>, StorageError> {
-        let read = read_in_place(payload, with_lines, &mut b.ts, &mut b.lens, &mut b.sets)?;
-        let (dict, lines) = (read.dict, read.lines);
+        let (dict, lines) = if with_lines {
+            let read = read_in_place(payload, true, &mut b.ts, &mut b.lens, &mut b.sets)?;
+            (read.dict, read.lines)
+        } else {
+            // `payload` may be the block without its lines.
+            let dict = read_without_lines(payload, &mut b.ts, &mut b.lens, &mut b.sets)?;
+            (dict, Vec::new())
+        };
         b.line_at.clear();
         if with_lines {
             let mut off = 0u64;
@@ -591,7 +597,11 @@ impl<'a> Scan<'a> {
                 Source::Block(b) => {
                     acc.stats.blocks += 1;
                     acc.stats.compressed_bytes += b.compressed_len();
-                    Some(b.payload()?)
+                    Some(if self.plain {
+                        b.payload_without_lines()?
+                    } else {
+                        b.payload()?
+                    })
                 }
                 Source::Head(_) => None,
             });
@@ -620,6 +630,10 @@ impl<'a> Scan<'a> {
             for (k, v) in views.iter_mut().enumerate() {
                 if !v.has_lines() {
                     let m = members[k];
+                    if let Source::Block(b) = &s.sources[m].0 {
+                        // Only the columns may have been read.
+                        payloads[k] = Some(b.payload()?);
+                    }
                     let fresh = self.view(&s.sources[m].0, payloads[k].as_deref(), true)?;
                     if let Some(b) = std::mem::replace(v, fresh).into_bufs() {
                         self.pool.push(b);
