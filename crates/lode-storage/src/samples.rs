@@ -350,6 +350,30 @@ fn in_shares<X: Send>(
     })
 }
 
+impl TenantSamples {
+    /// The sources a range aggregation reads in `[start, end_incl]`: the
+    /// selector's streams, without the blocks whose content filter rules
+    /// out a literal every line passing the leading line filters holds
+    /// (such a block yields no sample and adds to no bucket).
+    fn sources(
+        &self,
+        range: &LogRange,
+        extractor: &SampleExtractor,
+        start: i64,
+        end_incl: i64,
+    ) -> lode_logql::Result<Vec<StreamSources>> {
+        let matchers = compile_all(&range.log.selector).map_err(src_err)?;
+        let prefilter = Prefilter::new(&extractor.required_literal_sets());
+        Ok(select_sources_filtered(
+            &self.tenant,
+            &matchers,
+            start,
+            end_incl,
+            prefilter.as_ref(),
+        ))
+    }
+}
+
 impl SampleSource for TenantSamples {
     fn samples(
         &self,
@@ -360,17 +384,7 @@ impl SampleSource for TenantSamples {
         end: i64,
     ) -> lode_logql::Result<Vec<SeriesSamples>> {
         let extractor = SampleExtractor::new(range, op, grouping)?;
-        let matchers = compile_all(&range.log.selector).map_err(src_err)?;
-        // A block whose content filter rules out a required literal yields
-        // no sample: no line of it passes the leading line filters.
-        let prefilter = Prefilter::new(&extractor.required_literal_sets());
-        let streams = select_sources_filtered(
-            &self.tenant,
-            &matchers,
-            start.saturating_add(1),
-            end,
-            prefilter.as_ref(),
-        );
+        let streams = self.sources(range, &extractor, start.saturating_add(1), end)?;
         let kind = meta_only(range, op);
         let window = (start, end);
         let max = self.max_series;

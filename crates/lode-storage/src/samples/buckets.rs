@@ -22,9 +22,7 @@ use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GR
 use crate::error::StorageError;
 use crate::format::block::{read_in_place, read_without_lines, Dict};
 use crate::format::varint::{put_bytes, put_uvarint};
-use crate::index::compile_all;
-use crate::prefilter::Prefilter;
-use crate::query::{select_sources_filtered, ScanStats, Source, StreamSources};
+use crate::query::{ScanStats, Source, StreamSources};
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
 use lode_logql::engine::{BucketGrid, SeriesBuckets};
 use lode_logql::pipeline::{SampleExtractor, StreamExtractor};
@@ -708,17 +706,7 @@ pub(super) fn bucket_counts(
         return Ok(None);
     }
     let bytes_op = matches!(kind, MetaValue::LineLen);
-    let matchers = compile_all(&range.log.selector).map_err(src_err)?;
-    // Blocks whose content filter rules out a required literal hold no
-    // line that passes, so they add nothing to any bucket.
-    let prefilter = Prefilter::new(&extractor.required_literal_sets());
-    let streams = select_sources_filtered(
-        &this.tenant,
-        &matchers,
-        grid.first.saturating_add(1),
-        grid.end(),
-        prefilter.as_ref(),
-    );
+    let streams = this.sources(range, &extractor, grid.first.saturating_add(1), grid.end())?;
     let max = this.max_series;
     let parts = in_shares(&streams, |share| {
         let mut acc = Acc::new(*grid, bytes_op, max);
