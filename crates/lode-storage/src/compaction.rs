@@ -27,12 +27,12 @@ use crate::format::filter;
 use crate::format::manifest::FileEntry;
 use crate::retention::Retention;
 use crate::store::{chunk_path, tenant_dir, Inner};
-use crate::tenant::BlockHandle;
+use crate::tenant::{period_of, BlockHandle};
 use lode_logql::LabelSet;
 use lode_proto::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
@@ -97,9 +97,15 @@ fn plan_file(
 struct Rewrite {
     tenant: String,
     inputs: Vec<Arc<ChunkFile>>,
-    /// (input file id, block index) → block index in the output (None: dropped).
-    placement: HashMap<(u64, u32), Option<u32>>,
-    output: Option<(u64, PathBuf)>,
+    /// The files written (id, path), one per time period at most.
+    outputs: Vec<(u64, PathBuf)>,
+}
+
+/// A run of small blocks of one stream being merged into one.
+#[derive(Default)]
+struct Run {
+    entries: Vec<Entry>,
+    line_bytes: usize,
 }
 
 impl Inner {
@@ -169,12 +175,15 @@ impl Inner {
                 }
             }
         }
-        if let Some(e) = failure {
-            for r in &rewrites {
-                if let Some((_, p)) = &r.output {
+        let remove_outputs = |rewrites: &[Rewrite]| {
+            for r in rewrites {
+                for (_, p) in &r.outputs {
                     let _ = fs::remove_file(p);
                 }
             }
+        };
+        if let Some(e) = failure {
+            remove_outputs(&rewrites);
             return Err(e);
         }
         let mut opened = Vec::with_capacity(rewrites.len());
@@ -183,37 +192,31 @@ impl Inner {
             manifest
                 .files
                 .retain(|f| !(f.tenant == r.tenant && gone.contains(&f.id)));
-            let file = match &r.output {
-                Some((id, path)) => {
-                    manifest.files.push(FileEntry {
-                        tenant: r.tenant.clone(),
-                        id: *id,
-                    });
-                    match ChunkFile::open(path, *id) {
-                        Ok(f) => Some(Arc::new(f)),
-                        Err(e) => {
-                            for r in &rewrites {
-                                if let Some((_, p)) = &r.output {
-                                    let _ = fs::remove_file(p);
-                                }
-                            }
-                            return Err(e);
-                        }
+            let mut files = Vec::with_capacity(r.outputs.len());
+            for (id, path) in &r.outputs {
+                manifest.files.push(FileEntry {
+                    tenant: r.tenant.clone(),
+                    id: *id,
+                });
+                match ChunkFile::open(path, *id) {
+                    Ok(f) => files.push(Arc::new(f)),
+                    Err(e) => {
+                        remove_outputs(&rewrites);
+                        return Err(e);
                     }
                 }
-                None => None,
-            };
-            opened.push(file);
+            }
+            opened.push(files);
         }
         if !rewrites.is_empty() {
             // The commit point.
             manifest.store(&self.opts.data_dir)?;
             *self.manifest.lock() = manifest;
         }
-        for (r, file) in rewrites.iter().zip(opened) {
-            self.swap_in(r, file);
+        for (r, files) in rewrites.iter().zip(opened) {
+            self.swap_in(r, files);
             report.files_in += r.inputs.len();
-            report.files_out += usize::from(r.output.is_some());
+            report.files_out += r.outputs.len();
         }
         for r in &rewrites {
             for f in &r.inputs {
@@ -248,7 +251,17 @@ impl Inner {
         Ok(report)
     }
 
-    /// Plans and writes the new file for one tenant, if anything is to do.
+    /// Plans and writes the new files of one tenant, if anything is to do.
+    ///
+    /// Files are kept one per time period (`tenant::PERIOD_NS`, a UTC day):
+    /// a file holding blocks of several periods is split, the small files
+    /// of a period are merged, and small blocks of one stream in a period
+    /// are merged into blocks of up to `block_target_bytes` (a flush every
+    /// minute seals every head, so a month of quiet streams would otherwise
+    /// be millions of tiny blocks). A period whose blocks have all expired
+    /// is dropped whole without reading it; expired blocks are removed from
+    /// a file when they are a quarter of it or the file is small (reads hide
+    /// expired entries at once either way).
     fn rewrite_tenant(
         &self,
         tenant: &str,
@@ -277,171 +290,262 @@ impl Inner {
             .then(|| self.limits_for(tenant).retention);
         let dels: &[Arc<DeleteFilter>] = dels.map_or(&[], |d| d.as_slice());
         let plan_streams = |f: &ChunkFile| plan_file(f, retention.as_deref(), dels, now);
-        let mut inputs = Vec::new();
-        let mut small = Vec::new();
+        let mut inputs: BTreeMap<u64, Arc<ChunkFile>> = BTreeMap::new();
+        let mut small: BTreeMap<i64, Vec<Arc<ChunkFile>>> = BTreeMap::new();
+        let mut written_periods: HashSet<i64> = HashSet::new();
         for f in files.values() {
             let plan = plan_streams(f);
-            let touched = f.blocks.iter().any(|b| {
+            let mut periods = HashSet::new();
+            let (mut expired, mut total) = (0u64, 0u64);
+            let mut deleted = false;
+            for b in &f.blocks {
                 let (cutoff, d, _) = &plan[b.stream as usize];
-                b.min_ts < *cutoff || d.iter().any(|d| d.overlaps(b.min_ts, b.max_ts))
-            });
-            if touched {
-                inputs.push(f.clone());
+                total += u64::from(b.len);
+                if b.max_ts < *cutoff {
+                    expired += u64::from(b.len);
+                    continue;
+                }
+                periods.insert(period_of(b.min_ts));
+                deleted |= d.iter().any(|d| d.overlaps(b.min_ts, b.max_ts));
+            }
+            let expire =
+                expired > 0 && (f.size < MERGE_BELOW || expired * 4 >= total || expired == total);
+            if deleted || expire || periods.len() > 1 {
+                written_periods.extend(periods);
+                inputs.insert(f.id, f.clone());
             } else if f.size < MERGE_BELOW {
-                small.push(f.clone());
+                if let Some(p) = periods.into_iter().next() {
+                    small.entry(p).or_default().push(f.clone());
+                }
             }
         }
-        if small.len() >= 2 || (!inputs.is_empty() && !small.is_empty()) {
-            inputs.extend(small);
+        for (p, fs) in small {
+            if fs.len() >= 2 || written_periods.contains(&p) {
+                inputs.extend(fs.into_iter().map(|f| (f.id, f)));
+            }
         }
         if inputs.is_empty() {
             return Ok(None);
         }
-        inputs.sort_by_key(|f| f.id);
+        let inputs: Vec<Arc<ChunkFile>> = inputs.into_values().collect();
         let dir = tenant_dir(&self.opts.data_dir, tenant);
         fs::create_dir_all(&dir).map_err(|e| StorageError::from_io("creating tenant dir", e))?;
-        let id = *next_file_id;
-        *next_file_id += 1;
-        let path = chunk_path(&self.opts.data_dir, tenant, id);
-        let written = self.write_output(&path, &inputs, &plan_streams, report);
-        let placement = match written {
-            Ok(p) => p,
-            Err(e) => {
-                remove_tmp_files(&[dir]);
-                return Err(e);
+        let mut outputs = Vec::new();
+        let written = self.write_outputs(
+            tenant,
+            &inputs,
+            &plan_streams,
+            next_file_id,
+            &mut outputs,
+            report,
+        );
+        if let Err(e) = written {
+            for (_, p) in &outputs {
+                let _ = fs::remove_file(p);
             }
-        };
-        let output = match placement {
-            (p, true) => {
-                sync_dir(&dir)?;
-                (p, Some((id, path)))
-            }
-            (p, false) => (p, None),
-        };
+            remove_tmp_files(&[dir]);
+            return Err(e);
+        }
+        if !outputs.is_empty() {
+            sync_dir(&dir)?;
+        }
         Ok(Some(Rewrite {
             tenant: tenant.to_string(),
             inputs,
-            placement: output.0,
-            output: output.1,
+            outputs,
         }))
     }
 
-    /// Writes the surviving blocks of `inputs` into `path`. Returns the
-    /// placement and whether a file was written (nothing survives: none).
-    #[allow(clippy::type_complexity)]
-    fn write_output(
+    /// Writes the surviving blocks of `inputs`, one file per period, into
+    /// `outputs`.
+    fn write_outputs(
         &self,
-        path: &Path,
+        tenant: &str,
         inputs: &[Arc<ChunkFile>],
         plan_streams: &dyn Fn(&ChunkFile) -> Vec<StreamPlan>,
+        next_file_id: &mut u64,
+        outputs: &mut Vec<(u64, PathBuf)>,
         report: &mut CompactionReport,
-    ) -> Result<(HashMap<(u64, u32), Option<u32>>, bool)> {
-        let mut w = ChunkWriter::create(path)?;
-        let mut placement = HashMap::new();
-        let mut placed = 0u32;
-        for f in inputs {
-            let plan = plan_streams(f);
+    ) -> Result<()> {
+        let plans: Vec<Vec<StreamPlan>> = inputs.iter().map(|f| plan_streams(f)).collect();
+        // Period → its blocks in creation order (file id, then position).
+        let mut by_period: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+        for (fi, f) in inputs.iter().enumerate() {
             for (i, b) in f.blocks.iter().enumerate() {
-                crate::cancel::check()?;
-                let (cutoff, dels, labels) = &plan[b.stream as usize];
-                let key = (f.id, i as u32);
-                if b.max_ts < *cutoff {
+                if b.max_ts < plans[fi][b.stream as usize].0 {
                     report.expired_entries += u64::from(b.entries);
-                    placement.insert(key, None);
                     continue;
                 }
-                let hit: Vec<&DeleteFilter> = dels
-                    .iter()
-                    .filter(|d| d.overlaps(b.min_ts, b.max_ts))
-                    .map(|d| d.as_ref())
-                    .collect();
-                let sid = w.stream(&f.streams[b.stream as usize]);
-                let payload = f.read_block(i)?;
-                if b.min_ts >= *cutoff && hit.is_empty() {
-                    w.add_block(sid, &payload, b.min_ts, b.max_ts, b.entries, b.line_bytes)?;
-                    match f.read_filter(i)? {
-                        Some(x) => w.set_filter(&x),
-                        // Blocks of version-1 files get the filter they lack.
-                        None if f.version < 2 => {
-                            let d = decode_block(&payload)?;
-                            let lines = (0..d.len()).map(|j| d.line(j).as_bytes());
-                            w.set_filter(&filter::build(lines).unwrap_or_default());
-                        }
-                        None => {}
-                    }
-                    placement.insert(key, Some(placed));
-                    placed += 1;
-                    continue;
-                }
-                let d = decode_block(&payload)?;
-                let mut matchers: Vec<_> = hit.iter().map(|x| x.for_stream(labels)).collect();
-                let mut kept = Vec::with_capacity(d.len());
-                for j in 0..d.len() {
-                    let (ts, line, md) = (d.ts[j], d.line(j), &d.metadata[j]);
-                    if ts < *cutoff {
-                        report.expired_entries += 1;
-                        continue;
-                    }
-                    if matchers.iter_mut().any(|m| m.covers(ts, line, md)) {
-                        report.deleted_entries += 1;
-                        continue;
-                    }
-                    kept.push(Entry {
-                        ts,
-                        line: line.to_string(),
-                        structured_metadata: md.clone(),
-                    });
-                }
-                if kept.is_empty() {
-                    placement.insert(key, None);
-                    continue;
-                }
-                let p = encode_block(&kept, self.opts.compression)?;
-                let (min, max) = (kept[0].ts, kept[kept.len() - 1].ts);
-                let bytes = kept.iter().map(|e| e.line.len() as u64).sum();
-                w.add_block(sid, &p, min, max, kept.len() as u32, bytes)?;
-                w.set_filter(
-                    &filter::build(kept.iter().map(|e| e.line.as_bytes())).unwrap_or_default(),
-                );
-                placement.insert(key, Some(placed));
-                placed += 1;
+                by_period
+                    .entry(period_of(b.min_ts))
+                    .or_default()
+                    .push((fi, i));
             }
         }
-        if placed == 0 {
-            drop(w);
-            let _ = fs::remove_file(path.with_extension("tmp"));
-            return Ok((placement, false));
+        for blocks in by_period.into_values() {
+            // Blocks of one stream together, streams in order of first appearance.
+            let mut order: Vec<(&[(String, String)], Vec<(usize, usize)>)> = Vec::new();
+            let mut slot: HashMap<&[(String, String)], usize> = HashMap::new();
+            for (fi, i) in blocks {
+                let labels = inputs[fi].streams[inputs[fi].blocks[i].stream as usize].as_slice();
+                let k = *slot.entry(labels).or_insert_with(|| {
+                    order.push((labels, Vec::new()));
+                    order.len() - 1
+                });
+                order[k].1.push((fi, i));
+            }
+            let id = *next_file_id;
+            *next_file_id += 1;
+            let path = chunk_path(&self.opts.data_dir, tenant, id);
+            let mut w = ChunkWriter::create(&path)?;
+            for (labels, blocks) in order {
+                let sid = w.stream(labels);
+                let mut run = Run::default();
+                for (fi, i) in blocks {
+                    crate::cancel::check()?;
+                    self.copy_or_merge(&mut w, sid, &inputs[fi], i, &plans[fi], &mut run, report)?;
+                }
+                self.finish_run(&mut w, sid, &mut run)?;
+            }
+            if w.block_count() == 0 {
+                drop(w);
+                let _ = fs::remove_file(path.with_extension("tmp"));
+                continue;
+            }
+            w.finish()?;
+            outputs.push((id, path));
         }
-        w.finish()?;
-        Ok((placement, true))
+        Ok(())
     }
 
-    /// Points the tenant's streams at the new file instead of the inputs.
-    fn swap_in(&self, r: &Rewrite, file: Option<Arc<ChunkFile>>) {
+    /// Copies block `i` of `f` as it is when it is large and untouched by
+    /// deletes; otherwise adds its surviving entries to `run`.
+    #[allow(clippy::too_many_arguments)]
+    fn copy_or_merge(
+        &self,
+        w: &mut ChunkWriter,
+        sid: u32,
+        f: &ChunkFile,
+        i: usize,
+        plan: &[StreamPlan],
+        run: &mut Run,
+        report: &mut CompactionReport,
+    ) -> Result<()> {
+        let b = f.blocks[i];
+        let (cutoff, dels, labels) = &plan[b.stream as usize];
+        let hit: Vec<&DeleteFilter> = dels
+            .iter()
+            .filter(|d| d.overlaps(b.min_ts, b.max_ts))
+            .map(|d| d.as_ref())
+            .collect();
+        let small = (b.line_bytes as usize) < self.opts.block_target_bytes / 4;
+        let payload = f.read_block(i)?;
+        if hit.is_empty() && !small {
+            // Expired entries of a straddling block stay until it expires
+            // whole: reads hide them, and rewriting a block as the cutoff
+            // moves through it would cost a copy every pass.
+            self.finish_run(w, sid, run)?;
+            w.add_block(sid, &payload, b.min_ts, b.max_ts, b.entries, b.line_bytes)?;
+            match f.read_filter(i)? {
+                Some(x) => w.set_filter(&x),
+                // Blocks of version-1 files get the filter they lack.
+                None if f.version < 2 => {
+                    let d = decode_block(&payload)?;
+                    let lines = (0..d.len()).map(|j| d.line(j).as_bytes());
+                    w.set_filter(&filter::build(lines).unwrap_or_default());
+                }
+                None => {}
+            }
+            return Ok(());
+        }
+        let d = decode_block(&payload)?;
+        let mut matchers: Vec<_> = hit.iter().map(|x| x.for_stream(labels)).collect();
+        for j in 0..d.len() {
+            let (ts, line, md) = (d.ts[j], d.line(j), &d.metadata[j]);
+            if ts < *cutoff {
+                report.expired_entries += 1;
+                continue;
+            }
+            if matchers.iter_mut().any(|m| m.covers(ts, line, md)) {
+                report.deleted_entries += 1;
+                continue;
+            }
+            run.line_bytes += line.len();
+            run.entries.push(Entry {
+                ts,
+                line: line.to_string(),
+                structured_metadata: md.clone(),
+            });
+        }
+        if run.line_bytes >= self.opts.block_target_bytes {
+            self.finish_run(w, sid, run)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the entries gathered in `run` as one block.
+    fn finish_run(&self, w: &mut ChunkWriter, sid: u32, run: &mut Run) -> Result<()> {
+        if run.entries.is_empty() {
+            return Ok(());
+        }
+        // Stable: equal timestamps keep their order of arrival.
+        run.entries.sort_by_key(|e| e.ts);
+        let kept = std::mem::take(&mut run.entries);
+        run.line_bytes = 0;
+        let p = encode_block(&kept, self.opts.compression)?;
+        let (min, max) = (kept[0].ts, kept[kept.len() - 1].ts);
+        let bytes = kept.iter().map(|e| e.line.len() as u64).sum();
+        w.add_block(sid, &p, min, max, kept.len() as u32, bytes)?;
+        w.set_filter(&filter::build(kept.iter().map(|e| e.line.as_bytes())).unwrap_or_default());
+        Ok(())
+    }
+
+    /// Points the tenant's streams at the new files instead of the inputs,
+    /// then forgets the streams nothing is left of.
+    fn swap_in(&self, r: &Rewrite, files: Vec<Arc<ChunkFile>>) {
         let Some(t) = self.tenant(&r.tenant) else {
             return;
         };
         let inputs: HashSet<u64> = r.inputs.iter().map(|f| f.id).collect();
         let mut t = t.write();
-        for s in t.streams.iter_mut() {
-            if !s
-                .blocks
+        let mut added: HashMap<u32, Vec<BlockHandle>> = HashMap::new();
+        for f in &files {
+            let ids: Vec<Option<u32>> = f
+                .streams
                 .iter()
-                .any(|b| matches!(b, BlockHandle::File(f, _) if inputs.contains(&f.id)))
+                .map(|l| t.lookup(&LabelSet::from_pairs(l.iter().cloned())))
+                .collect();
+            for (i, b) in f.blocks.iter().enumerate() {
+                match ids[b.stream as usize] {
+                    Some(id) => added
+                        .entry(id)
+                        .or_default()
+                        .push(BlockHandle::File(f.clone(), i as u32)),
+                    None => {
+                        tracing::error!(file = %f.path.display(), "compacted block of an unknown stream; it is read after a restart")
+                    }
+                }
+            }
+        }
+        for (id, s) in t.streams.iter_mut().enumerate() {
+            let mine = added.remove(&(id as u32));
+            if mine.is_none()
+                && !s
+                    .blocks
+                    .iter()
+                    .any(|b| matches!(b, BlockHandle::File(f, _) if inputs.contains(&f.id)))
             {
                 continue;
             }
             let old = std::mem::take(&mut s.blocks);
-            s.blocks = old
+            let (mut on_disk, in_mem): (Vec<BlockHandle>, Vec<BlockHandle>) = old
                 .into_iter()
-                .filter_map(|b| match &b {
-                    BlockHandle::File(f, i) if inputs.contains(&f.id) => {
-                        let to = r.placement.get(&(f.id, *i)).copied().flatten()?;
-                        file.as_ref().map(|nf| BlockHandle::File(nf.clone(), to))
-                    }
-                    _ => Some(b),
-                })
-                .collect();
+                .filter(|b| !matches!(b, BlockHandle::File(f, _) if inputs.contains(&f.id)))
+                .partition(|b| matches!(b, BlockHandle::File(..)));
+            on_disk.extend(mine.unwrap_or_default());
+            on_disk.sort_by_key(|b| (b.min_ts(), b.max_ts()));
+            on_disk.extend(in_mem);
+            s.blocks = on_disk;
             // Only the lower bound moves: the newest timestamp stays the
             // reference for the out-of-order window.
             s.min_ts = s
@@ -451,6 +555,11 @@ impl Inner {
                 .chain((!s.head.is_empty()).then_some(s.head_min))
                 .min()
                 .unwrap_or(i64::MAX);
+        }
+        t.rebuild_periods();
+        let gone = t.remove_empty_streams();
+        if gone > 0 {
+            tracing::debug!(tenant = %r.tenant, streams = gone, "streams past retention forgotten");
         }
     }
 }

@@ -55,6 +55,11 @@ impl Head {
         self.ts.len()
     }
 
+    /// The entries' timestamps, in arrival order.
+    pub fn timestamps(&self) -> &[i64] {
+        &self.ts
+    }
+
     /// Total bytes of line text held.
     pub fn text_len(&self) -> usize {
         self.text_len

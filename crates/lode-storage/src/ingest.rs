@@ -128,8 +128,10 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Validates streams against `limits` at time `now` (ns). `stream_newest`
-/// gives the newest timestamp of a known stream (`None` for a new one);
-/// `stream_count` is the tenant's current number of streams.
+/// gives the newest timestamp of an *active* stream (`None` for a new or an
+/// idle one: as in Loki, a stream that went idle was flushed and forgotten
+/// by the write path, so it is created anew and counts again);
+/// `stream_count` is the tenant's number of active streams.
 pub fn validate(
     tenant: &str,
     streams: Vec<PushStream>,
@@ -140,7 +142,9 @@ pub fn validate(
 ) -> Validated {
     let mut out = Validated::default();
     let mut new_streams = 0usize;
-    let mut seen_new: Vec<LabelSet> = Vec::new();
+    // A set, not a list: a push creating 100k streams must stay linear.
+    let mut seen_new: std::collections::HashSet<LabelSet, foldhash::fast::RandomState> =
+        Default::default();
     for mut s in streams {
         // Decoders hand over canonical (sorted, unique) labels: moved, not copied.
         let pairs = std::mem::take(&mut s.labels);
@@ -194,7 +198,7 @@ pub fn validate(
                 continue;
             }
             new_streams += 1;
-            seen_new.push(labels.clone());
+            seen_new.insert(labels.clone());
         }
         let oldest = now.saturating_sub(limits.reject_old_samples_max_age);
         let newest = now.saturating_add(limits.creation_grace_period);

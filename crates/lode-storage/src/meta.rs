@@ -37,14 +37,12 @@ impl Store {
             }
         };
         if compiled.is_empty() {
-            (0..t.streams.len() as u32).for_each(&mut consider);
+            t.period_streams(start, end)
+                .into_iter()
+                .for_each(&mut consider);
         }
         for ms in &compiled {
-            let ids: Vec<u32> = t
-                .index
-                .candidates(ms)
-                .unwrap_or_else(|| (0..t.streams.len() as u32).collect());
-            for id in ids {
+            for id in t.candidates_in(ms, start, end) {
                 if ms
                     .iter()
                     .all(|m| m.matches_labels(&t.streams[id as usize].labels))

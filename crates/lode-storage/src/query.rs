@@ -102,10 +102,7 @@ fn snapshot_sources(
 ) -> (Vec<StreamSources>, Arc<crate::visibility::ReadView>) {
     let t = tenant.read();
     let view = t.view.clone();
-    let ids: Vec<u32> = match t.index.candidates(matchers) {
-        Some(ids) => ids,
-        None => (0..t.streams.len() as u32).collect(),
-    };
+    let ids = t.candidates_in(matchers, start, end_incl);
     let mut out = Vec::new();
     for id in ids {
         let s = &t.streams[id as usize];

@@ -54,6 +54,9 @@ pub struct StoreOptions {
     pub delete_cancel_period: Duration,
     /// Test hook: while set, WAL appends fail with ENOSPC.
     pub inject_disk_full: Arc<AtomicBool>,
+    /// `ingester.chunk_idle_period`: a stream that received no entry for
+    /// this long is idle and no longer counts against the stream limit.
+    pub chunk_idle_period: Duration,
 }
 
 impl Default for StoreOptions {
@@ -70,7 +73,20 @@ impl Default for StoreOptions {
             retention_enabled: true,
             delete_cancel_period: Duration::from_secs(24 * 3600),
             inject_disk_full: Arc::new(AtomicBool::new(false)),
+            chunk_idle_period: Duration::from_secs(30 * 60),
         }
+    }
+}
+
+impl StoreOptions {
+    fn idle_ns(&self) -> i64 {
+        i64::try_from(self.chunk_idle_period.as_nanos()).unwrap_or(i64::MAX)
+    }
+
+    /// How often idle streams are swept out of the active set: often enough
+    /// that a stream stops counting soon after it went idle.
+    fn sweep_every_ns(&self) -> i64 {
+        (self.idle_ns() / 8).clamp(50_000_000, 10_000_000_000)
     }
 }
 
@@ -100,6 +116,8 @@ pub struct StoreCounters {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreStats {
     pub streams: u64,
+    /// Streams that received an entry within `chunk_idle_period`.
+    pub active_streams: u64,
     pub tenants: u64,
     pub chunk_files: u64,
     pub disk_bytes: u64,
@@ -115,6 +133,15 @@ struct WriteOp {
     done: PushCallback,
 }
 
+/// What the WAL writer thread is asked to do.
+enum WriterMsg {
+    Push(WriteOp),
+    /// Close the current segment (when it holds anything) and start a new
+    /// one; answered once done. A flush asks for this so that the segment
+    /// its checkpoint covers can be deleted at once.
+    Rotate(mpsc::SyncSender<()>),
+}
+
 pub(crate) struct Inner {
     pub(crate) opts: StoreOptions,
     pub(crate) limits: RwLock<Limits>,
@@ -125,7 +152,6 @@ pub(crate) struct Inner {
     pub(crate) applied_seq: AtomicU64,
     pub(crate) flush_lock: Mutex<()>,
     pub(crate) manifest: Mutex<Manifest>,
-    pub(crate) rotate_wal: AtomicBool,
     pub(crate) unflushed: AtomicU64,
     /// Uncompressed bytes in heads (part of `unflushed`).
     pub(crate) head_raw: AtomicU64,
@@ -140,12 +166,12 @@ pub(crate) struct Inner {
     pub(crate) compact_lock: Mutex<()>,
     /// Live `tail` hooks, told about every durable batch.
     pub(crate) subscribers: crate::subscribe::Subscribers,
+    writer_tx: Mutex<Option<mpsc::Sender<WriterMsg>>>,
 }
 
 /// The log store.
 pub struct Store {
     inner: Arc<Inner>,
-    writer_tx: Mutex<Option<mpsc::Sender<WriteOp>>>,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
@@ -212,12 +238,23 @@ impl Inner {
             .clone()
     }
 
-    /// Applies one WAL record to memory. Called with `apply_lock` held.
-    fn apply(&self, tenant: &str, streams: Vec<(LabelSet, PushStream)>) -> Result<()> {
+    /// Applies one WAL record, pushed at `pushed_at` (store clock), to
+    /// memory. Called with `apply_lock` held.
+    fn apply(
+        &self,
+        tenant: &str,
+        streams: Vec<(LabelSet, PushStream)>,
+        pushed_at: i64,
+    ) -> Result<()> {
         let t = self.tenant_or_create(tenant);
         let mut t = t.write();
+        t.sweep_idle(pushed_at, self.opts.idle_ns(), self.opts.sweep_every_ns());
         for (labels, s) in streams {
             let id = t.stream_id(&labels);
+            t.mark_active(id, pushed_at);
+            for e in &s.entries {
+                t.note_period(id, e.ts);
+            }
             let st = &mut t.streams[id as usize];
             for e in &s.entries {
                 let before = st.head_bytes;
@@ -278,31 +315,50 @@ impl Inner {
 
     fn writer_loop(
         self: Arc<Self>,
-        rx: mpsc::Receiver<WriteOp>,
+        rx: mpsc::Receiver<WriterMsg>,
         mut wal: WalWriter,
         mut next_seq: u64,
     ) {
         let mut buf = Vec::with_capacity(1 << 20);
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            while batch.len() < 1024 {
-                match rx.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
-                }
-            }
-            if self.rotate_wal.swap(false, Ordering::AcqRel) && !wal.is_empty() {
+        let rotate = |wal: &mut WalWriter, next_seq: u64| {
+            if !wal.is_empty() {
                 if let Err(e) = wal.rotate(next_seq) {
                     tracing::error!(error = %e, "rotating the write-ahead log failed");
                 }
             }
+        };
+        while let Ok(first) = rx.recv() {
+            let mut batch = Vec::new();
+            let mut rotated = Vec::new();
+            let mut push_or_rotate = |m: WriterMsg, batch: &mut Vec<WriteOp>| match m {
+                WriterMsg::Push(op) => batch.push(op),
+                WriterMsg::Rotate(done) => rotated.push(done),
+            };
+            push_or_rotate(first, &mut batch);
+            while batch.len() < 1024 {
+                match rx.try_recv() {
+                    Ok(m) => push_or_rotate(m, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            if !rotated.is_empty() {
+                rotate(&mut wal, next_seq);
+            }
+            for done in rotated {
+                let _ = done.send(());
+            }
+            if batch.is_empty() {
+                continue;
+            }
             buf.clear();
             let first_seq = next_seq;
+            let pushed_at = self.opts.clock.now_ns();
             for op in &batch {
                 wal::encode_record(
                     &mut buf,
                     next_seq,
                     &op.tenant,
+                    pushed_at,
                     op.streams
                         .iter()
                         .map(|(l, s)| (l.as_slice(), s.entries.as_slice())),
@@ -348,7 +404,7 @@ impl Inner {
                 for (i, op) in batch.iter_mut().enumerate() {
                     let streams = std::mem::take(&mut op.streams);
                     self.subscribers.notify(&op.tenant, &streams);
-                    results.push(self.apply(&op.tenant, streams));
+                    results.push(self.apply(&op.tenant, streams, pushed_at));
                     self.applied_seq
                         .store(first_seq + i as u64, Ordering::Release);
                 }
@@ -402,7 +458,6 @@ impl Inner {
                     work.push((name, tw));
                 }
             }
-            self.rotate_wal.store(true, Ordering::Release);
             (checkpoint, work)
         };
         let mut manifest = self.manifest.lock().clone();
@@ -477,9 +532,40 @@ impl Inner {
                 }
             }
         }
+        // The segment being written holds records up to the checkpoint:
+        // close it now (instead of at the next push) so it goes at once.
+        self.rotate_wal_now();
         wal::remove_covered(&data.join("wal"), checkpoint)?;
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Asks the writer to start a new WAL segment and waits for it (not at
+    /// all once the writer has stopped).
+    fn rotate_wal_now(&self) {
+        let tx = self.writer_tx.lock().clone();
+        if let Some(tx) = tx {
+            let (done, wait) = mpsc::sync_channel(1);
+            if tx.send(WriterMsg::Rotate(done)).is_ok() {
+                let _ = wait.recv_timeout(Duration::from_secs(30));
+            }
+        }
+    }
+
+    /// Sweeps idle streams out of a tenant's active set when a sweep is due.
+    fn sweep_if_due(&self, t: &RwLock<Tenant>, now: i64) {
+        let every = self.opts.sweep_every_ns();
+        if t.read().sweep_due(now, every) {
+            t.write().sweep_idle(now, self.opts.idle_ns(), every);
+        }
+    }
+
+    pub(crate) fn sweep_all(&self) {
+        let now = self.opts.clock.now_ns();
+        let tenants: Vec<Arc<RwLock<Tenant>>> = self.tenants.read().values().cloned().collect();
+        for t in tenants {
+            self.sweep_if_due(&t, now);
+        }
     }
 }
 
@@ -501,7 +587,6 @@ impl Store {
             applied_seq: AtomicU64::new(manifest.checkpoint),
             flush_lock: Mutex::new(()),
             manifest: Mutex::new(manifest.clone()),
-            rotate_wal: AtomicBool::new(false),
             unflushed: AtomicU64::new(0),
             head_raw: AtomicU64::new(0),
             counters: StoreCounters::default(),
@@ -512,6 +597,7 @@ impl Store {
             rate: crate::rate::RateLimiter::default(),
             compact_tx: Mutex::new(None),
             compact_lock: Mutex::new(()),
+            writer_tx: Mutex::new(None),
         });
         let started = Instant::now();
         let mut live = std::collections::HashSet::new();
@@ -533,7 +619,9 @@ impl Store {
                 .map(|l| t.stream_id(&LabelSet::from_pairs(l.iter().cloned())))
                 .collect();
             for (i, b) in file.blocks.iter().enumerate() {
-                let s = &mut t.streams[ids[b.stream as usize] as usize];
+                let id = ids[b.stream as usize];
+                t.note_span(id, b.min_ts, b.max_ts);
+                let s = &mut t.streams[id as usize];
                 s.min_ts = s.min_ts.min(b.min_ts);
                 s.max_ts = s.max_ts.max(b.max_ts);
                 s.blocks.push(BlockHandle::File(file.clone(), i as u32));
@@ -542,13 +630,16 @@ impl Store {
         remove_orphans(&data.join("tenants"), &live)?;
         let stats = {
             let _g = inner.apply_lock.lock();
+            let now = opts.clock.now_ns();
             wal::replay(&data.join("wal"), manifest.checkpoint, |rec| {
                 let streams = rec
                     .streams
                     .into_iter()
                     .map(|s| (LabelSet::from_pairs(s.labels.iter().cloned()), s))
                     .collect();
-                inner.apply(&rec.tenant, streams)?;
+                // The active set after a restart is what the WAL says was
+                // pushed when (records of older builds: as of now).
+                inner.apply(&rec.tenant, streams, rec.pushed_at.unwrap_or(now))?;
                 inner.applied_seq.store(rec.seq, Ordering::Release);
                 Ok(())
             })?
@@ -563,6 +654,7 @@ impl Store {
         let next_seq = stats.max_seq.max(manifest.checkpoint) + 1;
         let wal = WalWriter::create(&data.join("wal"), next_seq)?;
         let (wtx, wrx) = mpsc::channel();
+        *inner.writer_tx.lock() = Some(wtx);
         let (ftx, frx) = mpsc::channel::<()>();
         *inner.flush_tx.lock() = Some(ftx);
         let mut threads = Vec::new();
@@ -584,6 +676,7 @@ impl Store {
                         if let Err(e) = f.flush() {
                             tracing::error!(error = %e, "flush failed; data stays in the WAL");
                         }
+                        f.sweep_all();
                     }
                 })
                 .map_err(io("spawning flusher"))?,
@@ -599,7 +692,6 @@ impl Store {
         );
         Ok(Store {
             inner,
-            writer_tx: Mutex::new(Some(wtx)),
             threads: Mutex::new(threads),
         })
     }
@@ -674,12 +766,16 @@ impl Store {
         let limits = self.inner.limits_for(tenant);
         let now = self.inner.opts.clock.now_ns();
         let t = self.inner.tenant(tenant);
+        if let Some(t) = &t {
+            self.inner.sweep_if_due(t, now);
+        }
         let v = {
             let guard = t.as_ref().map(|t| t.read());
-            let count = guard.as_ref().map_or(0, |g| g.streams.len());
+            let count = guard.as_ref().map_or(0, |g| g.active_streams);
             validate(tenant, streams, &limits, now, count, |l| {
                 let g = guard.as_ref()?;
-                g.lookup(l).map(|id| g.streams[id as usize].max_ts)
+                let s = &g.streams[g.lookup(l)? as usize];
+                s.active.then_some(s.max_ts)
             })
         };
         let c = &self.inner.counters;
@@ -735,10 +831,10 @@ impl Store {
                 })
             }),
         };
-        let tx = self.writer_tx.lock().clone();
+        let tx = self.inner.writer_tx.lock().clone();
         match tx {
             Some(tx) => {
-                if let Err(mpsc::SendError(op)) = tx.send(op) {
+                if let Err(mpsc::SendError(WriterMsg::Push(op))) = tx.send(WriterMsg::Push(op)) {
                     (op.done)(Err(StorageError::Unavailable("writer stopped".into())));
                 }
             }
@@ -798,6 +894,7 @@ impl Store {
         let tenants: Vec<Arc<RwLock<Tenant>>> =
             self.inner.tenants.read().values().cloned().collect();
         let streams = tenants.iter().map(|t| t.read().streams.len() as u64).sum();
+        let active_streams = tenants.iter().map(|t| t.read().active_streams as u64).sum();
         let m = self.inner.manifest.lock().clone();
         let mut disk = dir_size(&self.inner.opts.data_dir.join("wal"));
         for f in &m.files {
@@ -807,6 +904,7 @@ impl Store {
         }
         StoreStats {
             streams,
+            active_streams,
             tenants: tenants.len() as u64,
             chunk_files: m.files.len() as u64,
             disk_bytes: disk,
@@ -816,7 +914,7 @@ impl Store {
 
     /// Stops accepting writes, drains the writer, flushes and joins threads.
     pub fn shutdown(&self) -> Result<()> {
-        self.writer_tx.lock().take();
+        self.inner.writer_tx.lock().take();
         self.inner.flush_tx.lock().take();
         self.inner.compact_tx.lock().take();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();

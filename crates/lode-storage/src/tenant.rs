@@ -115,6 +115,15 @@ pub struct Stream {
     /// Time range of everything in the stream.
     pub min_ts: i64,
     pub max_ts: i64,
+    /// When (store clock, ns) the stream last received an entry; `i64::MIN`
+    /// for a stream known only from chunk files.
+    pub last_push: i64,
+    /// Whether the stream counts against the stream limit: it received an
+    /// entry within `chunk_idle_period` (see `Tenant::sweep_idle`).
+    pub active: bool,
+    /// The period last noted in `Tenant::periods` for this stream (a push
+    /// within the same period costs no index update).
+    pub noted_period: i64,
 }
 
 impl Stream {
@@ -128,7 +137,16 @@ impl Stream {
             blocks: Vec::new(),
             min_ts: i64::MAX,
             max_ts: i64::MIN,
+            last_push: i64::MIN,
+            active: false,
+            noted_period: i64::MIN,
         }
+    }
+
+    /// Whether nothing of the stream is left (every block expired or
+    /// deleted, no head): it can leave the tenant.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty() && self.head.is_empty()
     }
 
     pub fn push(&mut self, e: &Entry) {
@@ -177,6 +195,18 @@ impl Stream {
     }
 }
 
+/// The length of a time period of the stream index: one UTC day, as
+/// Loki's TSDB index periods.
+pub const PERIOD_NS: i64 = 24 * 3600 * 1_000_000_000;
+
+/// A block spanning more periods than this is indexed as `Tenant::wide`.
+const WIDE_SPAN: i64 = 64;
+
+/// The period a timestamp falls in.
+pub fn period_of(ts: i64) -> i64 {
+    ts.div_euclid(PERIOD_NS)
+}
+
 /// All streams of one tenant.
 #[derive(Debug, Default)]
 pub struct Tenant {
@@ -187,6 +217,19 @@ pub struct Tenant {
     pub index: LabelIndex,
     /// Retention and pending deletes applied to reads (`visibility.rs`).
     pub view: Arc<crate::visibility::ReadView>,
+    /// Time-partitioned stream index: period (`period_of`) → sorted ids of
+    /// the streams with an entry in it. A query for a window looks only at
+    /// the streams of its periods, so a 12 h query or `/labels` costs the
+    /// same on day 30 as on day 1 however many streams came and went.
+    pub periods: std::collections::BTreeMap<i64, Vec<u32>>,
+    /// Sorted ids of streams with a block spanning more than `WIDE_SPAN`
+    /// periods (a push mixing 1970 and today): candidates for every window
+    /// rather than entries in thousands of periods.
+    pub wide: Vec<u32>,
+    /// Streams with `active` set.
+    pub active_streams: usize,
+    /// When `sweep_idle` last ran (store clock, ns).
+    pub last_sweep: i64,
 }
 
 impl Tenant {
@@ -204,4 +247,207 @@ impl Tenant {
     pub fn lookup(&self, labels: &LabelSet) -> Option<u32> {
         self.by_labels.get(labels).copied()
     }
+
+    /// Notes that stream `id` has data in the period of `ts`.
+    pub fn note_period(&mut self, id: u32, ts: i64) {
+        let p = period_of(ts);
+        if self.streams[id as usize].noted_period == p {
+            return;
+        }
+        self.streams[id as usize].noted_period = p;
+        let ids = self.periods.entry(p).or_default();
+        // Streams mostly arrive in id order within a period: check the end first.
+        match ids.last() {
+            Some(&last) if last == id => {}
+            Some(&last) if last < id => ids.push(id),
+            None => ids.push(id),
+            Some(_) => {
+                if let Err(at) = ids.binary_search(&id) {
+                    ids.insert(at, id);
+                }
+            }
+        }
+    }
+
+    /// Notes that stream `id` has data in `[lo, hi]` (a block's span).
+    pub fn note_span(&mut self, id: u32, lo: i64, hi: i64) {
+        let (a, b) = (period_of(lo), period_of(hi));
+        if b.saturating_sub(a) > WIDE_SPAN {
+            if let Err(at) = self.wide.binary_search(&id) {
+                self.wide.insert(at, id);
+            }
+            return;
+        }
+        for p in a..=b {
+            self.note_period(id, p.saturating_mul(PERIOD_NS));
+        }
+    }
+
+    /// Notes that stream `id` received an entry at `now` (store clock).
+    pub fn mark_active(&mut self, id: u32, now: i64) {
+        let s = &mut self.streams[id as usize];
+        s.last_push = s.last_push.max(now);
+        if !s.active {
+            s.active = true;
+            self.active_streams += 1;
+        }
+    }
+
+    /// Streams whose last entry arrived before `now - idle` stop counting
+    /// against the stream limit. Runs at most every `every` ns.
+    pub fn sweep_idle(&mut self, now: i64, idle: i64, every: i64) {
+        if now.saturating_sub(self.last_sweep) < every && self.last_sweep != 0 {
+            return;
+        }
+        self.last_sweep = now;
+        let cutoff = now.saturating_sub(idle);
+        let mut gone = 0;
+        for s in self.streams.iter_mut().filter(|s| s.active) {
+            if s.last_push < cutoff {
+                s.active = false;
+                gone += 1;
+            }
+        }
+        self.active_streams -= gone;
+    }
+
+    /// Whether a sweep is due (checked under the read lock first).
+    pub fn sweep_due(&self, now: i64, every: i64) -> bool {
+        self.last_sweep == 0 || now.saturating_sub(self.last_sweep) >= every
+    }
+
+    /// Candidate stream ids with data in `[start, end_incl]` for compiled
+    /// matchers: the label index narrowed to the periods of the window.
+    /// Sorted, without duplicates; matchers still have to be checked.
+    pub fn candidates_in(
+        &self,
+        matchers: &[crate::index::CompiledMatcher],
+        start: i64,
+        end_incl: i64,
+    ) -> Vec<u32> {
+        let in_window = self.period_streams(start, end_incl);
+        match self.index.candidates(matchers) {
+            Some(ids) => intersect_sorted(&ids, &in_window),
+            None => in_window,
+        }
+    }
+
+    /// Sorted ids of the streams with data in the periods of the window.
+    pub fn period_streams(&self, start: i64, end_incl: i64) -> Vec<u32> {
+        if start > end_incl {
+            return Vec::new();
+        }
+        let lists = self
+            .periods
+            .range(period_of(start)..=period_of(end_incl))
+            .map(|(_, ids)| ids.as_slice());
+        let mut out = self.wide.clone();
+        for l in lists {
+            out = if out.is_empty() {
+                l.to_vec()
+            } else {
+                union_sorted(&out, l)
+            };
+        }
+        out
+    }
+
+    /// Removes the streams nothing is left of (all their blocks expired or
+    /// deleted), renumbering the rest; rebuilds the label index and the
+    /// periods. Returns how many went. Callers hold the flush lock, so no
+    /// flush holds stream ids across this.
+    pub fn remove_empty_streams(&mut self) -> usize {
+        if !self.streams.iter().any(|s| s.is_empty() && !s.active) {
+            return 0;
+        }
+        let old = std::mem::take(&mut self.streams);
+        let before = old.len();
+        let mut remap = vec![u32::MAX; before];
+        for (i, s) in old.into_iter().enumerate() {
+            if s.is_empty() && !s.active {
+                continue;
+            }
+            remap[i] = self.streams.len() as u32;
+            self.streams.push(s);
+        }
+        self.by_labels.clear();
+        self.index = LabelIndex::default();
+        for (i, s) in self.streams.iter().enumerate() {
+            self.index.add(i as u32, &s.labels);
+            self.by_labels.insert(s.labels.clone(), i as u32);
+        }
+        self.rebuild_periods();
+        self.active_streams = self.streams.iter().filter(|s| s.active).count();
+        before - self.streams.len()
+    }
+
+    /// Recomputes the periods from the streams' blocks and heads (after
+    /// compaction or retention removed data).
+    pub fn rebuild_periods(&mut self) {
+        self.periods.clear();
+        self.wide.clear();
+        for i in 0..self.streams.len() {
+            let s = &mut self.streams[i];
+            s.noted_period = i64::MIN;
+            let spans: Vec<(i64, i64)> = s
+                .blocks
+                .iter()
+                .map(|b| (b.min_ts(), b.max_ts()))
+                .chain(s.head.timestamps().iter().map(|&t| (t, t)))
+                .collect();
+            for (lo, hi) in spans {
+                self.note_span(i as u32, lo, hi);
+            }
+        }
+    }
+}
+
+fn intersect_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len().min(b.len()));
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+fn union_sorted(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x == y => {
+                i += 1;
+                j += 1;
+                x
+            }
+            (Some(&x), Some(&y)) if x < y => {
+                i += 1;
+                x
+            }
+            (Some(_), Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (None, None) => break,
+        };
+        out.push(next);
+    }
+    out
 }

@@ -18,8 +18,9 @@ const SEGMENT_EXT: &str = "wal";
 /// One stream of a record: its labels and entries.
 pub type StreamParts<'a> = (&'a [(String, String)], &'a [Entry]);
 
-/// Appends one framed record for `streams` of `tenant` to `out`.
-pub fn encode_record<'a, I>(out: &mut Vec<u8>, seq: u64, tenant: &str, streams: I)
+/// Appends one framed record for `streams` of `tenant`, pushed at
+/// `pushed_at` (store clock, ns), to `out`.
+pub fn encode_record<'a, I>(out: &mut Vec<u8>, seq: u64, tenant: &str, pushed_at: i64, streams: I)
 where
     I: IntoIterator<Item = StreamParts<'a>>,
     I::IntoIter: ExactSizeIterator,
@@ -47,6 +48,9 @@ where
             }
         }
     }
+    // After the streams, so that readers of records without it (and older
+    // builds reading new records) need no other layout.
+    out.extend_from_slice(&pushed_at.to_le_bytes());
     let payload_len = (out.len() - start - 8) as u32;
     let crc = crc32fast::hash(&out[start + 8..]);
     out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
@@ -59,6 +63,9 @@ pub struct Record {
     pub seq: u64,
     pub tenant: String,
     pub streams: Vec<PushStream>,
+    /// When the push was accepted (store clock, ns); `None` in records
+    /// written before Lode recorded it.
+    pub pushed_at: Option<i64>,
 }
 
 fn decode_payload(p: &[u8]) -> Result<Record> {
@@ -103,10 +110,16 @@ fn decode_payload(p: &[u8]) -> Result<Record> {
         }
         streams.push(PushStream { labels, entries });
     }
+    let pushed_at = match r.remaining() {
+        0 => None,
+        8 => Some(r.u64_le()? as i64),
+        _ => return Err(StorageError::Corrupt("wal record trailer".into())),
+    };
     Ok(Record {
         seq,
         tenant,
         streams,
+        pushed_at,
     })
 }
 
@@ -326,18 +339,20 @@ mod tests {
         let mut w = WalWriter::create(d.path(), 1).unwrap();
         for seq in 1..=3 {
             let mut b = Vec::new();
-            encode_record(&mut b, seq, "fake", rec(&stream("a", &["x", "y"])));
+            encode_record(&mut b, seq, "fake", 7, rec(&stream("a", &["x", "y"])));
             w.append(&b, true).unwrap();
         }
         w.rotate(4).unwrap();
         let mut b = Vec::new();
-        encode_record(&mut b, 4, "t2", rec(&stream("b", &["z"])));
+        encode_record(&mut b, 4, "t2", 8, rec(&stream("b", &["z"])));
         w.append(&b, true).unwrap();
         let (recs, st) = collect(d.path(), 2);
         assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 4]);
         assert_eq!(st.max_seq, 4);
         assert_eq!(recs[1].tenant, "t2");
         assert_eq!(recs[0].streams[0].entries[1].line, "y");
+        assert_eq!(recs[0].pushed_at, Some(7));
+        assert_eq!(recs[1].pushed_at, Some(8));
         assert_eq!(remove_covered(d.path(), 3).unwrap(), 1);
         assert_eq!(list_segments(d.path()).unwrap().len(), 1);
     }
@@ -347,9 +362,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(d.path(), 1).unwrap();
         let mut b = Vec::new();
-        encode_record(&mut b, 1, "fake", rec(&stream("a", &["x"])));
+        encode_record(&mut b, 1, "fake", 0, rec(&stream("a", &["x"])));
         let one = b.len();
-        encode_record(&mut b, 2, "fake", rec(&stream("a", &["y"])));
+        encode_record(&mut b, 2, "fake", 0, rec(&stream("a", &["y"])));
         w.append(&b[..b.len() - 3], true).unwrap();
         let (recs, st) = collect(d.path(), 0);
         assert_eq!(recs.len(), 1);
