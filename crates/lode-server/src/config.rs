@@ -181,6 +181,30 @@ pub struct Config {
     pub limits_config: LimitsConfig,
     pub compactor: CompactorConfig,
     pub runtime_config: RuntimeConfig,
+    pub ingester: IngesterConfig,
+}
+
+/// Loki's `ingester` keys that mean the same in Lode.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngesterConfig {
+    /// A stream that received no entry for this long is idle: its head is
+    /// flushed with the next flush and it stops counting against
+    /// `max_streams_per_user` / `max_global_streams_per_user`.
+    pub chunk_idle_period: Dur,
+    /// The longest a stream's head stays in memory before it is sealed and
+    /// flushed (heads are flushed at least every `storage.flush_interval`,
+    /// whichever is shorter).
+    pub max_chunk_age: Dur,
+}
+
+impl Default for IngesterConfig {
+    fn default() -> Self {
+        IngesterConfig {
+            chunk_idle_period: Dur::secs(30 * 60),
+            max_chunk_age: Dur::secs(2 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -532,6 +556,12 @@ impl Config {
         if s.flush_interval.0 < Duration::from_secs(1) {
             return bad("storage.flush_interval", "must be at least 1s");
         }
+        if self.ingester.chunk_idle_period.0 < Duration::from_secs(1) {
+            return bad("ingester.chunk_idle_period", "must be at least 1s");
+        }
+        if self.ingester.max_chunk_age.0 < Duration::from_secs(1) {
+            return bad("ingester.max_chunk_age", "must be at least 1s");
+        }
         if !(1..=22).contains(&s.zstd_level) {
             return bad("storage.zstd_level", "must be between 1 and 22");
         }
@@ -560,7 +590,8 @@ impl Config {
             data_dir: s.data_dir.clone(),
             fsync: s.wal_fsync == FsyncPolicy::Always,
             block_target_bytes: s.block_target_bytes.0 as usize,
-            flush_interval: s.flush_interval.0,
+            flush_interval: s.flush_interval.0.min(self.ingester.max_chunk_age.0),
+            chunk_idle_period: self.ingester.chunk_idle_period.0,
             max_unflushed_bytes: s.max_unflushed_bytes.0 as usize,
             compression: match s.compression {
                 CompressionKind::Zstd => Compression::Zstd(s.zstd_level),

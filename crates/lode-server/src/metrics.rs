@@ -39,6 +39,7 @@ pub struct Metrics {
     /// Compactor and retention counters, mirrored from the store.
     compaction: Family<CompactionLabel, Counter<u64, AtomicU64>>,
     streams: Gauge<i64>,
+    stored_streams: Gauge<i64>,
     disk_bytes: Gauge<i64>,
     unflushed: Gauge<i64>,
     chunk_files: Gauge<i64>,
@@ -67,6 +68,7 @@ impl Metrics {
             rejected: Counter::default(),
             compaction: Family::default(),
             streams: Gauge::default(),
+            stored_streams: Gauge::default(),
             disk_bytes: Gauge::default(),
             unflushed: Gauge::default(),
             chunk_files: Gauge::default(),
@@ -111,8 +113,13 @@ impl Metrics {
         );
         registry.register(
             "lode_active_streams",
-            "Streams held in the index",
+            "Streams that received an entry within ingester.chunk_idle_period (what the stream limit counts)",
             m.streams.clone(),
+        );
+        registry.register(
+            "lode_stored_streams",
+            "Streams with data inside retention (held in the label index)",
+            m.stored_streams.clone(),
         );
         registry.register(
             "lode_disk_bytes",
@@ -166,7 +173,8 @@ impl Metrics {
             Self::sync_counter(&counter, v.load(Ordering::Relaxed));
         }
         let s = store.stats();
-        self.streams.set(s.streams as i64);
+        self.streams.set(s.active_streams as i64);
+        self.stored_streams.set(s.streams as i64);
         self.disk_bytes.set(s.disk_bytes as i64);
         self.unflushed.set(s.unflushed_bytes as i64);
         self.chunk_files.set(s.chunk_files as i64);

@@ -891,6 +891,7 @@ impl Store {
     }
 
     pub fn stats(&self) -> StoreStats {
+        self.inner.sweep_all();
         let tenants: Vec<Arc<RwLock<Tenant>>> =
             self.inner.tenants.read().values().cloned().collect();
         let streams = tenants.iter().map(|t| t.read().streams.len() as u64).sum();
@@ -1054,3 +1055,6 @@ mod head_budget_tests {
         assert_eq!(count(&store), expected);
     }
 }
+
+#[cfg(test)]
+mod activity_tests;

@@ -357,6 +357,37 @@ mod tests {
         assert_eq!(list_segments(d.path()).unwrap().len(), 1);
     }
 
+    /// Records written before the push time was recorded still replay.
+    #[test]
+    fn records_without_a_push_time_replay() {
+        let d = tempfile::tempdir().unwrap();
+        let mut b = Vec::new();
+        encode_record(&mut b, 1, "fake", 42, rec(&stream("a", &["x"])));
+        // The older layout: the same payload without the 8-byte trailer.
+        let payload = &b[8..b.len() - 8];
+        let mut old = Vec::new();
+        old.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        old.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        old.extend_from_slice(payload);
+        let mut w = WalWriter::create(d.path(), 1).unwrap();
+        w.append(&old, true).unwrap();
+        w.append(
+            &{
+                let mut n = Vec::new();
+                encode_record(&mut n, 2, "fake", 43, rec(&stream("a", &["y"])));
+                n
+            },
+            true,
+        )
+        .unwrap();
+        let (recs, st) = collect(d.path(), 0);
+        assert_eq!(st.truncated_bytes, 0);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].pushed_at, None);
+        assert_eq!(recs[0].streams[0].entries[0].line, "x");
+        assert_eq!(recs[1].pushed_at, Some(43));
+    }
+
     #[test]
     fn torn_tail_is_cut() {
         let d = tempfile::tempdir().unwrap();

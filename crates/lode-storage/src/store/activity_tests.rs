@@ -1,0 +1,143 @@
+//! Active streams (`chunk_idle_period`) and the WAL a flush leaves behind.
+
+use super::*;
+use crate::clock::FakeClock;
+use lode_proto::Entry;
+
+const S: i64 = 1_000_000_000;
+const T0: i64 = 1_767_225_600 * S;
+
+fn open(dir: &Path, clock: Arc<FakeClock>, limit: usize) -> Store {
+    let opts = StoreOptions {
+        data_dir: dir.to_path_buf(),
+        fsync: false,
+        flush_interval: Duration::from_secs(3600),
+        compaction_interval: Duration::from_secs(3600),
+        chunk_idle_period: Duration::from_secs(30 * 60),
+        clock,
+        ..Default::default()
+    };
+    let limits = Limits {
+        reject_old_samples: false,
+        max_streams_per_user: limit,
+        ..Default::default()
+    };
+    Store::open(opts, limits).unwrap()
+}
+
+fn streams(prefix: &str, n: usize, ts: i64) -> Vec<PushStream> {
+    (0..n)
+        .map(|i| PushStream {
+            labels: vec![("pod".into(), format!("{prefix}-{i}"))],
+            entries: vec![Entry {
+                ts,
+                line: format!("line of {prefix}-{i}"),
+                structured_metadata: vec![],
+            }],
+        })
+        .collect()
+}
+
+fn refused(r: Result<()>) -> bool {
+    match r {
+        Err(StorageError::RateLimited(m)) => {
+            assert!(m.starts_with("maximum active stream limit exceeded"), "{m}");
+            true
+        }
+        Ok(()) => false,
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+/// An idle stream stops counting against the limit, also after a restart
+/// that replays it from the WAL (no flush in between) and after one that
+/// reads it from chunk files; active ones keep counting across restarts.
+#[test]
+fn idle_streams_stop_counting_also_after_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new(T0);
+    let store = open(d.path(), clock.clone(), 5);
+    store.push_sync("t", streams("a", 5, T0)).unwrap();
+    assert!(refused(store.push_sync("t", streams("b", 1, T0))));
+    // A known active stream is not new.
+    store.push_sync("t", streams("a", 1, T0 + 1)).unwrap();
+
+    // 31 minutes later `a-*` are idle; restart from the WAL alone.
+    clock.set(T0 + 31 * 60 * S);
+    drop(store_without_flush(store));
+    let store = open(d.path(), clock.clone(), 5);
+    assert_eq!(store.stats().active_streams, 0);
+    store
+        .push_sync("t", streams("b", 5, T0 + 31 * 60 * S))
+        .unwrap();
+    assert!(refused(
+        store.push_sync("t", streams("c", 1, T0 + 31 * 60 * S))
+    ));
+    // An idle stream pushed again is created anew: it counts again.
+    assert!(refused(
+        store.push_sync("t", streams("a", 1, T0 + 31 * 60 * S))
+    ));
+
+    // Restart 10 minutes later: `b-*` are still active (from the WAL).
+    clock.set(T0 + 41 * 60 * S);
+    drop(store_without_flush(store));
+    let store = open(d.path(), clock.clone(), 5);
+    assert_eq!(store.stats().active_streams, 5);
+    assert!(refused(
+        store.push_sync("t", streams("c", 1, T0 + 41 * 60 * S))
+    ));
+
+    // After a flush the data is in chunk files; an hour on, nothing counts.
+    store.flush().unwrap();
+    clock.set(T0 + 2 * 3600 * S);
+    drop(store);
+    let store = open(d.path(), clock.clone(), 5);
+    assert_eq!(store.stats().active_streams, 0);
+    store
+        .push_sync("t", streams("c", 5, T0 + 2 * 3600 * S))
+        .unwrap();
+    // Without a restart, the sweep retires idle streams as time passes.
+    clock.set(T0 + 3 * 3600 * S);
+    store
+        .push_sync("t", streams("d", 5, T0 + 3 * 3600 * S))
+        .unwrap();
+    assert_eq!(store.stats().active_streams, 5);
+    assert_eq!(store.stats().streams, 20, "all streams' data is kept");
+}
+
+/// Stops the store's threads without the flush `shutdown` does, like a
+/// crash: what it holds survives only in the WAL.
+fn store_without_flush(store: Store) -> Store {
+    store.inner.writer_tx.lock().take();
+    store.inner.flush_tx.lock().take();
+    store.inner.compact_tx.lock().take();
+    let threads: Vec<_> = store.threads.lock().drain(..).collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    store
+}
+
+/// A flush deletes the WAL segment it covers at once, not at the next push.
+#[test]
+fn flush_removes_the_covered_wal_segment() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new(T0);
+    let store = open(d.path(), clock.clone(), 100);
+    for i in 0..3 {
+        store.push_sync("t", streams("a", 10, T0 + i)).unwrap();
+    }
+    let wal_bytes = || dir_size(&d.path().join("wal"));
+    assert!(wal_bytes() > 0);
+    store.flush().unwrap();
+    assert_eq!(wal_bytes(), 0, "no WAL left behind after a flush");
+    store.push_sync("t", streams("a", 10, T0 + 10)).unwrap();
+    assert!(wal_bytes() > 0);
+    drop(store_without_flush(store));
+    let store = open(d.path(), clock, 100);
+    assert_eq!(
+        store.index_stats("t", &[], T0, T0 + 100).unwrap().entries,
+        40,
+        "nothing lost, nothing doubled"
+    );
+}
