@@ -4,6 +4,7 @@
 
 pub mod gen;
 pub mod http;
+pub mod month;
 pub mod pipeline;
 pub mod procfs;
 pub mod push;

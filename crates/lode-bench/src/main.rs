@@ -4,6 +4,8 @@
 //! lode-bench load --url http://127.0.0.1:3100 [--lines 1000000] [--connections 4]
 //!     [--batch-bytes 1048576] [--seed 42] [--streams 999] [--pid N] [--data-dir DIR]
 //!     [--tenant T] [--warm 20] [--label Lode] [--no-flush] [--no-memory]
+//! lode-bench month --lode PATH --data-dir DIR [--port 3199] [--days 35] [--streams 34000]
+//!     [--lines 1400000] [--day-secs 3] [--idle-secs 2]   a month of churn in compressed time
 //! lode-bench gen [--lines N]            data-set statistics and sample lines
 //! lode-bench pipeline [--bytes 1G] [--query Q]...   LogQL pipeline throughput per core
 //! ```
@@ -100,6 +102,7 @@ fn now_ns() -> i64 {
 fn main() {
     let res = Args::parse().and_then(|a| match a.cmd.as_str() {
         "load" => load(&a),
+        "month" => month_cmd(&a),
         "gen" => gen_stats(&a),
         "pipeline" => pipeline_cmd(&a),
         _ => {
@@ -115,6 +118,7 @@ fn main() {
 
 const USAGE: &str = "usage: lode-bench load --url URL [--lines N] [--connections N] [--batch-bytes N] [--seed N] \
 [--streams N] [--pid N] [--data-dir DIR] [--tenant T] [--warm N] [--label NAME] [--no-flush] [--no-memory]\n       \
+lode-bench month --lode PATH --data-dir DIR [--port N] [--days N] [--streams N] [--lines N] [--day-secs S] [--idle-secs S]\n       \
 lode-bench gen [--lines N] [--seed N]\n       lode-bench pipeline [--bytes 1G] [--query Q]...";
 
 fn dataset(a: &Args, default_lines: u64, end_ns: i64) -> Result<gen::Dataset, String> {
@@ -129,6 +133,27 @@ fn dataset(a: &Args, default_lines: u64, end_ns: i64) -> Result<gen::Dataset, St
         6 * HOUR_NS + HOUR_NS / 2,
         streams.max(1),
     ))
+}
+
+fn month_cmd(a: &Args) -> Result<(), String> {
+    let plan = lode_bench::month::MonthPlan {
+        lode: PathBuf::from(a.get("lode").ok_or("--lode PATH (the lode binary) is required")?),
+        data_dir: PathBuf::from(a.get("data-dir").ok_or("--data-dir DIR is required")?),
+        port: a.num("port", 3199)? as u16,
+        days: a.num("days", 35)?.max(1) as i64,
+        streams: a.num("streams", 34_000)?.max(1),
+        lines: a.num("lines", 1_400_000)?.max(1),
+        day_secs: a
+            .get("day-secs")
+            .map_or(Ok(3.0), |v| v.parse::<f64>().map_err(|_| "--day-secs: not a number"))?,
+        idle_secs: a.num("idle-secs", 2)?.max(1),
+    };
+    let report = lode_bench::month::run(&plan)?;
+    println!("{}", report.markdown());
+    if report.refused_pushes > 0 || !report.mismatches.is_empty() {
+        return Err("the replay found refusals or wrong counts (above)".into());
+    }
+    Ok(())
 }
 
 fn gen_stats(a: &Args) -> Result<(), String> {
