@@ -137,15 +137,18 @@ fn dataset(a: &Args, default_lines: u64, end_ns: i64) -> Result<gen::Dataset, St
 
 fn month_cmd(a: &Args) -> Result<(), String> {
     let plan = lode_bench::month::MonthPlan {
-        lode: PathBuf::from(a.get("lode").ok_or("--lode PATH (the lode binary) is required")?),
+        lode: PathBuf::from(
+            a.get("lode")
+                .ok_or("--lode PATH (the lode binary) is required")?,
+        ),
         data_dir: PathBuf::from(a.get("data-dir").ok_or("--data-dir DIR is required")?),
         port: a.num("port", 3199)? as u16,
         days: a.num("days", 35)?.max(1) as i64,
         streams: a.num("streams", 34_000)?.max(1),
         lines: a.num("lines", 1_400_000)?.max(1),
-        day_secs: a
-            .get("day-secs")
-            .map_or(Ok(3.0), |v| v.parse::<f64>().map_err(|_| "--day-secs: not a number"))?,
+        day_secs: a.get("day-secs").map_or(Ok(3.0), |v| {
+            v.parse::<f64>().map_err(|_| "--day-secs: not a number")
+        })?,
         idle_secs: a.num("idle-secs", 2)?.max(1),
     };
     let report = lode_bench::month::run(&plan)?;

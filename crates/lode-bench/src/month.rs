@@ -192,9 +192,8 @@ fn build_day(p: &MonthPlan, d: i64, day_start: i64) -> Day {
             (day_start + ((i * 97) % 96) as i64 * 15 * 60 * S + S, 60 * S)
         };
         let step = span / lines_per_stream as i64;
-        let labels = format!(
-            "{{namespace=\"ns-{ns}\", app=\"app-{app}\", pod=\"app-{app}-d{d}-{i:05}\"}}"
-        );
+        let labels =
+            format!("{{namespace=\"ns-{ns}\", app=\"app-{app}\", pod=\"app-{app}-d{d}-{i:05}\"}}");
         let entries: Vec<EntryAdapter> = (0..lines_per_stream as i64)
             .map(|k| {
                 let ts = from + k * step;
@@ -358,7 +357,10 @@ pub fn run(p: &MonthPlan) -> Result<MonthReport, String> {
                             eprintln!(
                                 "day {d}: push answered {}: {}",
                                 r.status,
-                                String::from_utf8_lossy(&r.body).lines().next().unwrap_or("")
+                                String::from_utf8_lossy(&r.body)
+                                    .lines()
+                                    .next()
+                                    .unwrap_or("")
                             );
                         }
                     }
@@ -402,11 +404,7 @@ pub fn run(p: &MonthPlan) -> Result<MonthReport, String> {
                 let mut c = Conn::new(target);
                 let labels = timed(
                     &mut c,
-                    &format!(
-                        "/loki/api/v1/labels?start={}&end={}",
-                        q_end - H,
-                        q_end
-                    ),
+                    &format!("/loki/api/v1/labels?start={}&end={}", q_end - H, q_end),
                     9,
                 )
                 .await?;
@@ -462,11 +460,7 @@ pub fn run(p: &MonthPlan) -> Result<MonthReport, String> {
     std::thread::sleep(Duration::from_secs(8));
     for f in chunk_files(&p.data_dir) {
         if let Ok(cf) = lode_storage::format::chunk_file::ChunkFile::open(&f, 0) {
-            report.expired_blocks_on_disk += cf
-                .blocks
-                .iter()
-                .filter(|b| b.max_ts < cutoff)
-                .count();
+            report.expired_blocks_on_disk += cf.blocks.iter().filter(|b| b.max_ts < cutoff).count();
         }
     }
     stop.store(true, Ordering::Relaxed);

@@ -70,7 +70,7 @@ pub(crate) fn remove_tmp_files(dirs: &[PathBuf]) {
 
 /// Per stream of a chunk file: its retention cutoff, the delete requests
 /// that apply to it, and its labels.
-type StreamPlan = (i64, Vec<Arc<DeleteFilter>>, LabelSet);
+type StreamPlan = (i64, Vec<Arc<DeleteFilter>>, Arc<LabelSet>);
 
 fn plan_file(
     f: &ChunkFile,
@@ -81,7 +81,7 @@ fn plan_file(
     f.streams
         .iter()
         .map(|l| {
-            let labels = LabelSet::from_pairs(l.iter().cloned());
+            let labels = l.clone();
             let cutoff = retention.map_or(i64::MIN, |r| r.cutoff(&labels, now));
             let d = dels
                 .iter()
@@ -100,6 +100,9 @@ struct Rewrite {
     /// The files written (id, path), one per time period at most.
     outputs: Vec<(u64, PathBuf)>,
 }
+
+/// A block of the compaction's inputs: (input index, block index).
+type BlockAt = (usize, usize);
 
 /// A run of small blocks of one stream being merged into one.
 #[derive(Default)]
@@ -199,7 +202,7 @@ impl Inner {
                     id: *id,
                 });
                 match ChunkFile::open(path, *id) {
-                    Ok(f) => files.push(Arc::new(f)),
+                    Ok(f) => files.push(f),
                     Err(e) => {
                         remove_outputs(&rewrites);
                         return Err(e);
@@ -384,10 +387,10 @@ impl Inner {
         }
         for blocks in by_period.into_values() {
             // Blocks of one stream together, streams in order of first appearance.
-            let mut order: Vec<(&[(String, String)], Vec<(usize, usize)>)> = Vec::new();
-            let mut slot: HashMap<&[(String, String)], usize> = HashMap::new();
+            let mut order: Vec<(&LabelSet, Vec<BlockAt>)> = Vec::new();
+            let mut slot: HashMap<&LabelSet, usize> = HashMap::new();
             for (fi, i) in blocks {
-                let labels = inputs[fi].streams[inputs[fi].blocks[i].stream as usize].as_slice();
+                let labels = inputs[fi].streams[inputs[fi].blocks[i].stream as usize].as_ref();
                 let k = *slot.entry(labels).or_insert_with(|| {
                     order.push((labels, Vec::new()));
                     order.len() - 1
@@ -399,7 +402,7 @@ impl Inner {
             let path = chunk_path(&self.opts.data_dir, tenant, id);
             let mut w = ChunkWriter::create(&path)?;
             for (labels, blocks) in order {
-                let sid = w.stream(labels);
+                let sid = w.stream(labels.as_slice());
                 let mut run = Run::default();
                 for (fi, i) in blocks {
                     crate::cancel::check()?;
@@ -502,19 +505,22 @@ impl Inner {
 
     /// Points the tenant's streams at the new files instead of the inputs,
     /// then forgets the streams nothing is left of.
-    fn swap_in(&self, r: &Rewrite, files: Vec<Arc<ChunkFile>>) {
+    fn swap_in(&self, r: &Rewrite, files: Vec<ChunkFile>) {
         let Some(t) = self.tenant(&r.tenant) else {
             return;
         };
         let inputs: HashSet<u64> = r.inputs.iter().map(|f| f.id).collect();
         let mut t = t.write();
+        let files: Vec<Arc<ChunkFile>> = files
+            .into_iter()
+            .map(|mut f| {
+                t.share_labels(&mut f);
+                Arc::new(f)
+            })
+            .collect();
         let mut added: HashMap<u32, Vec<BlockHandle>> = HashMap::new();
         for f in &files {
-            let ids: Vec<Option<u32>> = f
-                .streams
-                .iter()
-                .map(|l| t.lookup(&LabelSet::from_pairs(l.iter().cloned())))
-                .collect();
+            let ids: Vec<Option<u32>> = f.streams.iter().map(|l| t.lookup(l)).collect();
             for (i, b) in f.blocks.iter().enumerate() {
                 match ids[b.stream as usize] {
                     Some(id) => added

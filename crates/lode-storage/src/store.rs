@@ -426,7 +426,7 @@ impl Inner {
     /// Seals every head and persists all in-memory blocks into chunk files.
     pub(crate) fn flush(&self) -> Result<()> {
         let _f = self.flush_lock.lock();
-        type Work = Vec<(u32, LabelSet, Vec<Arc<MemBlock>>)>;
+        type Work = Vec<(u32, Arc<LabelSet>, Vec<Arc<MemBlock>>)>;
         let (checkpoint, work): (u64, Vec<(String, Work)>) = {
             let _a = self.apply_lock.lock();
             let checkpoint = self.applied_seq.load(Ordering::Acquire);
@@ -515,9 +515,11 @@ impl Inner {
         manifest.store(data)?;
         *self.manifest.lock() = manifest;
         for (tenant, id, path, placed) in written {
-            let file = Arc::new(ChunkFile::open(&path, id)?);
+            let mut file = ChunkFile::open(&path, id)?;
             let t = self.tenant_or_create(&tenant);
             let mut t = t.write();
+            t.share_labels(&mut file);
+            let file = Arc::new(file);
             for (sid, mem, idx) in placed {
                 let s = &mut t.streams[sid as usize];
                 for b in s.blocks.iter_mut() {
@@ -604,8 +606,8 @@ impl Store {
         for f in &manifest.files {
             let path = chunk_path(&data, &f.tenant, f.id);
             live.insert(path.clone());
-            let file = match ChunkFile::open(&path, f.id) {
-                Ok(file) => Arc::new(file),
+            let mut file = match ChunkFile::open(&path, f.id) {
+                Ok(file) => file,
                 Err(e) => {
                     tracing::error!(file = %path.display(), error = %e, "chunk file unreadable; its data is skipped");
                     continue;
@@ -613,11 +615,9 @@ impl Store {
             };
             let t = inner.tenant_or_create(&f.tenant);
             let mut t = t.write();
-            let ids: Vec<u32> = file
-                .streams
-                .iter()
-                .map(|l| t.stream_id(&LabelSet::from_pairs(l.iter().cloned())))
-                .collect();
+            let ids: Vec<u32> = file.streams.iter().map(|l| t.stream_id(l)).collect();
+            t.share_labels(&mut file);
+            let file = Arc::new(file);
             for (i, b) in file.blocks.iter().enumerate() {
                 let id = ids[b.stream as usize];
                 t.note_span(id, b.min_ts, b.max_ts);

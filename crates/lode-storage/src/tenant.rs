@@ -104,7 +104,9 @@ impl BlockHandle {
 /// One stream.
 #[derive(Debug)]
 pub struct Stream {
-    pub labels: LabelSet,
+    /// Shared with `Tenant::by_labels` and the footers of the chunk files
+    /// holding the stream: one copy of a stream's labels in memory.
+    pub labels: Arc<LabelSet>,
     /// Entries not yet sealed, in arrival order.
     pub head: Head,
     pub head_bytes: usize,
@@ -127,7 +129,7 @@ pub struct Stream {
 }
 
 impl Stream {
-    fn new(labels: LabelSet) -> Stream {
+    fn new(labels: Arc<LabelSet>) -> Stream {
         Stream {
             labels,
             head: Head::default(),
@@ -213,7 +215,7 @@ pub struct Tenant {
     pub streams: Vec<Stream>,
     /// foldhash, not SipHash: every stream of every push is looked up here
     /// (twice: validation, then apply); its seed is random per process.
-    pub by_labels: HashMap<LabelSet, u32, foldhash::fast::RandomState>,
+    pub by_labels: HashMap<Arc<LabelSet>, u32, foldhash::fast::RandomState>,
     pub index: LabelIndex,
     /// Retention and pending deletes applied to reads (`visibility.rs`).
     pub view: Arc<crate::visibility::ReadView>,
@@ -239,9 +241,20 @@ impl Tenant {
         }
         let id = self.streams.len() as u32;
         self.index.add(id, labels);
-        self.by_labels.insert(labels.clone(), id);
-        self.streams.push(Stream::new(labels.clone()));
+        let shared = Arc::new(labels.clone());
+        self.by_labels.insert(shared.clone(), id);
+        self.streams.push(Stream::new(shared));
         id
+    }
+
+    /// Points a chunk file's stream labels at the tenant's copies, so that
+    /// a month of files does not hold every label set once more.
+    pub fn share_labels(&self, f: &mut ChunkFile) {
+        for l in f.streams.iter_mut() {
+            if let Some((shared, _)) = self.by_labels.get_key_value(l.as_ref()) {
+                *l = shared.clone();
+            }
+        }
     }
 
     pub fn lookup(&self, labels: &LabelSet) -> Option<u32> {

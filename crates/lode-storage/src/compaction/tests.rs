@@ -87,10 +87,9 @@ fn on_disk(dir: &std::path::Path) -> HashMap<String, u32> {
         let cf = ChunkFile::open(&chunk_path(dir, &f.tenant, f.id), f.id).unwrap();
         for b in &cf.blocks {
             let app = cf.streams[b.stream as usize]
-                .iter()
-                .find(|(k, _)| k == "app")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
+                .get("app")
+                .unwrap_or_default()
+                .to_string();
             *out.entry(app).or_default() += b.entries;
         }
     }

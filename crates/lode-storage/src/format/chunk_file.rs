@@ -53,7 +53,7 @@ pub struct ChunkFile {
     /// The format version it was written in (1: no block filters).
     pub version: u32,
     /// Label sets of the streams in this file (sorted pairs).
-    pub streams: Vec<Vec<(String, String)>>,
+    pub streams: Vec<std::sync::Arc<lode_logql::LabelSet>>,
     pub blocks: Vec<BlockMeta>,
 }
 
@@ -110,7 +110,9 @@ impl ChunkFile {
             for _ in 0..n {
                 labels.push((r.str()?.to_string(), r.str()?.to_string()));
             }
-            streams.push(labels);
+            streams.push(std::sync::Arc::new(lode_logql::LabelSet::from_pairs(
+                labels,
+            )));
         }
         let n_blocks = r.uvarint()? as usize;
         if n_blocks > r.remaining() {
@@ -421,7 +423,8 @@ pub(crate) mod tests {
         w.add_block(s1, b"second", 3, 9, 1, 4).unwrap();
         w.finish().unwrap();
         let f = ChunkFile::open(&p, 1).unwrap();
-        assert_eq!(f.streams, vec![labels("a"), labels("b")]);
+        let streams: Vec<&[(String, String)]> = f.streams.iter().map(|l| l.as_slice()).collect();
+        assert_eq!(streams, vec![labels("a"), labels("b")]);
         assert_eq!(f.blocks.len(), 2);
         assert_eq!(f.read_block(1).unwrap(), b"second");
         assert_eq!(f.blocks[0].max_ts, 5);
@@ -570,7 +573,8 @@ pub(crate) mod tests {
             ],
         );
         let f = ChunkFile::open(&p, 1).unwrap();
-        assert_eq!(f.streams, vec![labels("a"), labels("b")]);
+        let streams: Vec<&[(String, String)]> = f.streams.iter().map(|l| l.as_slice()).collect();
+        assert_eq!(streams, vec![labels("a"), labels("b")]);
         assert_eq!(f.read_block(0).unwrap(), b"first");
         assert_eq!(f.read_block(1).unwrap(), b"second");
         assert_eq!(f.blocks[1].min_ts, 3);
