@@ -393,7 +393,8 @@ pub fn run(p: &MonthPlan) -> Result<MonthReport, String> {
             server = s;
             pid_now.store(u64::from(server.pid()), Ordering::Relaxed);
             row.startup = startup;
-            std::thread::sleep(Duration::from_millis(500));
+            // Let the first flush and compaction pass after start-up go by.
+            std::thread::sleep(Duration::from_millis(1500));
             row.idle_rss_mib = procfs::rss(server.pid()).map_or(0.0, |r| r.0 as f64 / 1048576.0);
             let (disk, _) = procfs::dir_bytes(&p.data_dir);
             row.disk_mib = disk as f64 / 1048576.0;
@@ -405,14 +406,14 @@ pub fn run(p: &MonthPlan) -> Result<MonthReport, String> {
                 let labels = timed(
                     &mut c,
                     &format!("/loki/api/v1/labels?start={}&end={}", q_end - H, q_end),
-                    9,
+                    21,
                 )
                 .await?;
                 let q = "sum(count_over_time({namespace=\"ns-3\"}[12h]))";
                 let count = timed(
                     &mut c,
                     &format!("/loki/api/v1/query?query={}&time={q_end}", encode(q)),
-                    5,
+                    11,
                 )
                 .await?;
                 Ok::<_, String>((labels, count))

@@ -27,8 +27,8 @@ use crate::format::filter;
 use crate::format::manifest::FileEntry;
 use crate::retention::Retention;
 use crate::store::{chunk_path, tenant_dir, Inner};
+use crate::stored_labels::StoredLabels;
 use crate::tenant::{period_of, BlockHandle};
-use lode_logql::LabelSet;
 use lode_proto::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -70,7 +70,7 @@ pub(crate) fn remove_tmp_files(dirs: &[PathBuf]) {
 
 /// Per stream of a chunk file: its retention cutoff, the delete requests
 /// that apply to it, and its labels.
-type StreamPlan = (i64, Vec<Arc<DeleteFilter>>, Arc<LabelSet>);
+type StreamPlan = (i64, Vec<Arc<DeleteFilter>>, Arc<StoredLabels>);
 
 fn plan_file(
     f: &ChunkFile,
@@ -387,8 +387,8 @@ impl Inner {
         }
         for blocks in by_period.into_values() {
             // Blocks of one stream together, streams in order of first appearance.
-            let mut order: Vec<(&LabelSet, Vec<BlockAt>)> = Vec::new();
-            let mut slot: HashMap<&LabelSet, usize> = HashMap::new();
+            let mut order: Vec<(&StoredLabels, Vec<BlockAt>)> = Vec::new();
+            let mut slot: HashMap<&StoredLabels, usize> = HashMap::new();
             for (fi, i) in blocks {
                 let labels = inputs[fi].streams[inputs[fi].blocks[i].stream as usize].as_ref();
                 let k = *slot.entry(labels).or_insert_with(|| {
@@ -402,7 +402,7 @@ impl Inner {
             let path = chunk_path(&self.opts.data_dir, tenant, id);
             let mut w = ChunkWriter::create(&path)?;
             for (labels, blocks) in order {
-                let sid = w.stream(labels.as_slice());
+                let sid = w.stream(labels);
                 let mut run = Run::default();
                 for (fi, i) in blocks {
                     crate::cancel::check()?;
@@ -462,7 +462,8 @@ impl Inner {
             return Ok(());
         }
         let d = decode_block(&payload)?;
-        let mut matchers: Vec<_> = hit.iter().map(|x| x.for_stream(labels)).collect();
+        let labels = labels.to_label_set();
+        let mut matchers: Vec<_> = hit.iter().map(|x| x.for_stream(&labels)).collect();
         for j in 0..d.len() {
             let (ts, line, md) = (d.ts[j], d.line(j), &d.metadata[j]);
             if ts < *cutoff {
@@ -520,7 +521,7 @@ impl Inner {
             .collect();
         let mut added: HashMap<u32, Vec<BlockHandle>> = HashMap::new();
         for f in &files {
-            let ids: Vec<Option<u32>> = f.streams.iter().map(|l| t.lookup(l)).collect();
+            let ids: Vec<Option<u32>> = f.streams.iter().map(|l| t.lookup_stored(l)).collect();
             for (i, b) in f.blocks.iter().enumerate() {
                 match ids[b.stream as usize] {
                     Some(id) => added

@@ -87,7 +87,7 @@ impl DeleteFilter {
         })
     }
 
-    pub fn applies_to(&self, labels: &LabelSet) -> bool {
+    pub fn applies_to<L: crate::stored_labels::LabelLookup + ?Sized>(&self, labels: &L) -> bool {
         self.matchers.iter().all(|m| m.matches_labels(labels))
     }
 

@@ -6,7 +6,9 @@
 //! checked against the candidate's labels.
 
 use crate::error::Result;
+use crate::stored_labels::LabelLookup;
 use lode_logql::ast::{MatchOp, Matcher};
+#[cfg(test)]
 use lode_logql::LabelSet;
 use regex::Regex;
 use std::collections::BTreeMap;
@@ -48,8 +50,8 @@ impl CompiledMatcher {
         }
     }
 
-    pub fn matches_labels(&self, labels: &LabelSet) -> bool {
-        self.matches(labels.get(&self.name).unwrap_or(""))
+    pub fn matches_labels<L: LabelLookup + ?Sized>(&self, labels: &L) -> bool {
+        self.matches(labels.label(&self.name).unwrap_or(""))
     }
 }
 
@@ -57,23 +59,50 @@ pub fn compile_all(ms: &[Matcher]) -> Result<Vec<CompiledMatcher>> {
     ms.iter().map(CompiledMatcher::new).collect()
 }
 
+/// The sorted ids of one `name=value`. Most values of a month's index
+/// belong to one stream (a pod name): they take no allocation of their own.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Ids {
+    fn push(&mut self, id: u32) {
+        match self {
+            Ids::One(x) if *x == id => {}
+            Ids::One(x) => *self = Ids::Many(vec![*x, id]),
+            Ids::Many(v) if v.last() == Some(&id) => {}
+            Ids::Many(v) => v.push(id),
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::One(x) => std::slice::from_ref(x),
+            Ids::Many(v) => v,
+        }
+    }
+}
+
 /// Postings: label name → value → sorted stream ids.
 #[derive(Debug, Default)]
 pub struct LabelIndex {
-    postings: BTreeMap<String, BTreeMap<String, Vec<u32>>>,
+    postings: BTreeMap<Box<str>, BTreeMap<Box<str>, Ids>>,
 }
 
 impl LabelIndex {
-    pub fn add(&mut self, id: u32, labels: &LabelSet) {
-        for (k, v) in labels.iter() {
-            let ids = self
-                .postings
-                .entry(k.to_string())
-                .or_default()
-                .entry(v.to_string())
-                .or_default();
-            if ids.last() != Some(&id) {
-                ids.push(id);
+    pub fn add<'a>(&mut self, id: u32, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        for (k, v) in labels {
+            let values = match self.postings.get_mut(k) {
+                Some(vals) => vals,
+                None => self.postings.entry(k.into()).or_default(),
+            };
+            match values.get_mut(v) {
+                Some(ids) => ids.push(id),
+                None => {
+                    values.insert(v.into(), Ids::One(id));
+                }
             }
         }
     }
@@ -86,18 +115,18 @@ impl LabelIndex {
             let ids: Vec<u32> = match m.op {
                 MatchOp::Eq if !m.value.is_empty() => self
                     .postings
-                    .get(&m.name)
-                    .and_then(|vals| vals.get(&m.value))
-                    .cloned()
+                    .get(m.name.as_str())
+                    .and_then(|vals| vals.get(m.value.as_str()))
+                    .map(|ids| ids.as_slice().to_vec())
                     .unwrap_or_default(),
                 MatchOp::Re if !m.matches("") => {
                     let mut ids: Vec<u32> = self
                         .postings
-                        .get(&m.name)
+                        .get(m.name.as_str())
                         .map(|vals| {
                             vals.iter()
                                 .filter(|(v, _)| m.matches(v))
-                                .flat_map(|(_, ids)| ids.iter().copied())
+                                .flat_map(|(_, ids)| ids.as_slice().iter().copied())
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -115,12 +144,16 @@ impl LabelIndex {
     }
 
     /// Label names present in the index.
-    pub fn names(&self) -> impl Iterator<Item = (&String, &BTreeMap<String, Vec<u32>>)> {
-        self.postings.iter()
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.postings.keys().map(|k| &**k)
     }
 
-    pub fn values(&self, name: &str) -> Option<&BTreeMap<String, Vec<u32>>> {
-        self.postings.get(name)
+    /// Values of a label present in the index, with how many streams have each.
+    pub fn values(&self, name: &str) -> impl Iterator<Item = (&str, usize)> {
+        self.postings
+            .get(name)
+            .into_iter()
+            .flat_map(|vals| vals.iter().map(|(v, ids)| (&**v, ids.as_slice().len())))
     }
 }
 
@@ -155,9 +188,9 @@ mod tests {
     #[test]
     fn candidates_narrow() {
         let mut ix = LabelIndex::default();
-        ix.add(0, &LabelSet::from_pairs([("app", "a"), ("ns", "x")]));
-        ix.add(1, &LabelSet::from_pairs([("app", "b"), ("ns", "x")]));
-        ix.add(2, &LabelSet::from_pairs([("app", "c"), ("ns", "y")]));
+        ix.add(0, LabelSet::from_pairs([("app", "a"), ("ns", "x")]).iter());
+        ix.add(1, LabelSet::from_pairs([("app", "b"), ("ns", "x")]).iter());
+        ix.add(2, LabelSet::from_pairs([("app", "c"), ("ns", "y")]).iter());
         assert_eq!(ix.candidates(&[m("app", MatchOp::Eq, "b")]), Some(vec![1]));
         assert_eq!(
             ix.candidates(&[m("app", MatchOp::Re, "a|c")]),

@@ -21,6 +21,7 @@ pub mod rate;
 pub mod retention;
 pub mod samples;
 pub mod store;
+pub mod stored_labels;
 pub mod subscribe;
 pub mod tenant;
 pub mod visibility;

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::index::compile_all;
 use crate::store::Store;
+use crate::stored_labels::StoredLabels;
 use lode_logql::ast::Matcher;
 use lode_logql::LabelSet;
 use std::collections::BTreeSet;
@@ -20,7 +21,7 @@ impl Store {
         selectors: &[Vec<Matcher>],
         start: i64,
         end: i64,
-        mut visit: impl FnMut(&LabelSet),
+        mut visit: impl FnMut(&StoredLabels),
     ) -> Result<()> {
         let Some(t) = self.tenant(tenant) else {
             return Ok(());
@@ -65,9 +66,7 @@ impl Store {
     ) -> Result<Vec<LabelSet>> {
         let mut out = BTreeSet::new();
         self.visit_streams(tenant, selectors, start, end, |l| {
-            if !out.contains(l) {
-                out.insert(l.clone());
-            }
+            out.insert(l.to_label_set());
         })?;
         Ok(out.into_iter().collect())
     }

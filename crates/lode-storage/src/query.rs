@@ -124,7 +124,7 @@ fn snapshot_sources(
         }
         if !sources.is_empty() {
             out.push(StreamSources {
-                labels: (*s.labels).clone(),
+                labels: s.labels.to_label_set(),
                 sources,
             });
         }

@@ -9,7 +9,9 @@
 
 use crate::error::{Result, StorageError};
 use crate::index::{compile_all, CompiledMatcher};
+use crate::stored_labels::LabelLookup;
 use lode_logql::ast::Expr;
+#[cfg(test)]
 use lode_logql::LabelSet;
 
 /// One `retention_stream` rule.
@@ -40,7 +42,7 @@ impl RetentionRule {
         })
     }
 
-    pub fn matches(&self, labels: &LabelSet) -> bool {
+    pub fn matches<L: LabelLookup + ?Sized>(&self, labels: &L) -> bool {
         self.matchers.iter().all(|m| m.matches_labels(labels))
     }
 }
@@ -72,7 +74,7 @@ impl Retention {
     }
 
     /// The retention period (ns, 0 = forever) of a stream.
-    pub fn period_for(&self, labels: &LabelSet) -> i64 {
+    pub fn period_for<L: LabelLookup + ?Sized>(&self, labels: &L) -> i64 {
         let mut best: Option<&RetentionRule> = None;
         for r in &self.rules {
             if !r.matches(labels) {
@@ -88,7 +90,7 @@ impl Retention {
 
     /// The oldest timestamp still visible for a stream at `now`:
     /// entries with `ts < cutoff` are expired.
-    pub fn cutoff(&self, labels: &LabelSet, now: i64) -> i64 {
+    pub fn cutoff<L: LabelLookup + ?Sized>(&self, labels: &L, now: i64) -> i64 {
         match self.period_for(labels) {
             0 => i64::MIN,
             p => now.saturating_sub(p),

@@ -426,7 +426,11 @@ impl Inner {
     /// Seals every head and persists all in-memory blocks into chunk files.
     pub(crate) fn flush(&self) -> Result<()> {
         let _f = self.flush_lock.lock();
-        type Work = Vec<(u32, Arc<LabelSet>, Vec<Arc<MemBlock>>)>;
+        type Work = Vec<(
+            u32,
+            Arc<crate::stored_labels::StoredLabels>,
+            Vec<Arc<MemBlock>>,
+        )>;
         let (checkpoint, work): (u64, Vec<(String, Work)>) = {
             let _a = self.apply_lock.lock();
             let checkpoint = self.applied_seq.load(Ordering::Acquire);
@@ -478,7 +482,7 @@ impl Inner {
                 let mut w = ChunkWriter::create(&path)?;
                 let mut placed = Vec::new();
                 for (sid, labels, mems) in &tw {
-                    let fs_id = w.stream(labels.as_slice());
+                    let fs_id = w.stream(labels);
                     for m in mems {
                         w.add_block(
                             fs_id,
@@ -615,7 +619,7 @@ impl Store {
             };
             let t = inner.tenant_or_create(&f.tenant);
             let mut t = t.write();
-            let ids: Vec<u32> = file.streams.iter().map(|l| t.stream_id(l)).collect();
+            let ids: Vec<u32> = file.streams.iter().map(|l| t.stream_id_stored(l)).collect();
             t.share_labels(&mut file);
             let file = Arc::new(file);
             for (i, b) in file.blocks.iter().enumerate() {

@@ -6,10 +6,11 @@ use crate::format::block::{encode_block, Compression};
 use crate::format::chunk_file::ChunkFile;
 use crate::head::Head;
 use crate::index::LabelIndex;
+use crate::stored_labels::{hash_pairs, StoredLabels};
 use lode_logql::LabelSet;
 use lode_proto::Entry;
 use std::borrow::Cow;
-use std::collections::HashMap;
+
 use std::sync::Arc;
 
 /// A sealed block not yet written to a chunk file.
@@ -104,9 +105,9 @@ impl BlockHandle {
 /// One stream.
 #[derive(Debug)]
 pub struct Stream {
-    /// Shared with `Tenant::by_labels` and the footers of the chunk files
-    /// holding the stream: one copy of a stream's labels in memory.
-    pub labels: Arc<LabelSet>,
+    /// Shared with the footers of the chunk files holding the stream: one
+    /// compact copy of a stream's labels in memory.
+    pub labels: Arc<StoredLabels>,
     /// Entries not yet sealed, in arrival order.
     pub head: Head,
     pub head_bytes: usize,
@@ -129,7 +130,7 @@ pub struct Stream {
 }
 
 impl Stream {
-    fn new(labels: Arc<LabelSet>) -> Stream {
+    fn new(labels: Arc<StoredLabels>) -> Stream {
         Stream {
             labels,
             head: Head::default(),
@@ -213,9 +214,12 @@ pub fn period_of(ts: i64) -> i64 {
 #[derive(Debug, Default)]
 pub struct Tenant {
     pub streams: Vec<Stream>,
-    /// foldhash, not SipHash: every stream of every push is looked up here
-    /// (twice: validation, then apply); its seed is random per process.
-    pub by_labels: HashMap<Arc<LabelSet>, u32, foldhash::fast::RandomState>,
+    /// Stream ids by the hash of their labels (`stored_labels::hash_pairs`):
+    /// the labels themselves live once, in `streams`. foldhash, not SipHash:
+    /// every stream of every push is looked up here (twice: validation,
+    /// then apply); its seed is random per process.
+    by_labels: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     pub index: LabelIndex,
     /// Retention and pending deletes applied to reads (`visibility.rs`).
     pub view: Arc<crate::visibility::ReadView>,
@@ -236,29 +240,58 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn stream_id(&mut self, labels: &LabelSet) -> u32 {
-        if let Some(id) = self.by_labels.get(labels) {
-            return *id;
+        if let Some(id) = self.lookup(labels) {
+            return id;
         }
+        self.add_stream(Arc::new(StoredLabels::from_set(labels)))
+    }
+
+    /// The id of the stream with these labels, created if new.
+    pub fn stream_id_stored(&mut self, labels: &Arc<StoredLabels>) -> u32 {
+        if let Some(id) = self.lookup_stored(labels) {
+            return id;
+        }
+        self.add_stream(labels.clone())
+    }
+
+    fn add_stream(&mut self, labels: Arc<StoredLabels>) -> u32 {
         let id = self.streams.len() as u32;
-        self.index.add(id, labels);
-        let shared = Arc::new(labels.clone());
-        self.by_labels.insert(shared.clone(), id);
-        self.streams.push(Stream::new(shared));
+        self.index.add(id, labels.iter());
+        self.streams.push(Stream::new(labels));
+        self.insert_id(id);
         id
+    }
+
+    fn insert_id(&mut self, id: u32) {
+        let (streams, hasher) = (&self.streams, &self.hasher);
+        let hash = hash_pairs(hasher, streams[id as usize].labels.iter());
+        self.by_labels.insert_unique(hash, id, |&i| {
+            hash_pairs(hasher, streams[i as usize].labels.iter())
+        });
     }
 
     /// Points a chunk file's stream labels at the tenant's copies, so that
     /// a month of files does not hold every label set once more.
     pub fn share_labels(&self, f: &mut ChunkFile) {
         for l in f.streams.iter_mut() {
-            if let Some((shared, _)) = self.by_labels.get_key_value(l.as_ref()) {
-                *l = shared.clone();
+            if let Some(id) = self.lookup_stored(l) {
+                *l = self.streams[id as usize].labels.clone();
             }
         }
     }
 
     pub fn lookup(&self, labels: &LabelSet) -> Option<u32> {
-        self.by_labels.get(labels).copied()
+        let hash = hash_pairs(&self.hasher, labels.iter());
+        self.by_labels
+            .find(hash, |&i| self.streams[i as usize].labels.eq_set(labels))
+            .copied()
+    }
+
+    pub fn lookup_stored(&self, labels: &StoredLabels) -> Option<u32> {
+        let hash = hash_pairs(&self.hasher, labels.iter());
+        self.by_labels
+            .find(hash, |&i| *self.streams[i as usize].labels == *labels)
+            .copied()
     }
 
     /// Notes that stream `id` has data in the period of `ts`.
@@ -385,9 +418,9 @@ impl Tenant {
         }
         self.by_labels.clear();
         self.index = LabelIndex::default();
-        for (i, s) in self.streams.iter().enumerate() {
-            self.index.add(i as u32, &s.labels);
-            self.by_labels.insert(s.labels.clone(), i as u32);
+        for i in 0..self.streams.len() {
+            self.index.add(i as u32, self.streams[i].labels.iter());
+            self.insert_id(i as u32);
         }
         self.rebuild_periods();
         self.active_streams = self.streams.iter().filter(|s| s.active).count();

@@ -12,7 +12,7 @@ use crate::clock::SharedClock;
 use crate::delete::DeleteFilter;
 use crate::query::{Decoded, ScanStats, Source, StreamSources};
 use crate::retention::Retention;
-use lode_logql::LabelSet;
+use crate::stored_labels::LabelLookup;
 use lode_proto::Entry;
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ pub struct ReadView {
 
 impl ReadView {
     /// The oldest visible timestamp of a stream.
-    pub fn visible_from(&self, labels: &LabelSet) -> i64 {
+    pub fn visible_from<L: LabelLookup + ?Sized>(&self, labels: &L) -> i64 {
         let Some(c) = &self.clock else {
             return i64::MIN;
         };

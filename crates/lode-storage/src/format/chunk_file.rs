@@ -8,6 +8,7 @@
 use super::varint::{put_bytes, put_ivarint, put_uvarint, Reader};
 use super::{is_readable, FORMAT_VERSION};
 use crate::error::{Result, StorageError};
+use crate::stored_labels::StoredLabels;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -53,7 +54,7 @@ pub struct ChunkFile {
     /// The format version it was written in (1: no block filters).
     pub version: u32,
     /// Label sets of the streams in this file (sorted pairs).
-    pub streams: Vec<std::sync::Arc<lode_logql::LabelSet>>,
+    pub streams: Vec<std::sync::Arc<crate::stored_labels::StoredLabels>>,
     pub blocks: Vec<BlockMeta>,
 }
 
@@ -110,9 +111,9 @@ impl ChunkFile {
             for _ in 0..n {
                 labels.push((r.str()?.to_string(), r.str()?.to_string()));
             }
-            streams.push(std::sync::Arc::new(lode_logql::LabelSet::from_pairs(
-                labels,
-            )));
+            // Sorted and unique, whatever the writer did.
+            let set = lode_logql::LabelSet::from_pairs(labels);
+            streams.push(std::sync::Arc::new(StoredLabels::from_set(&set)));
         }
         let n_blocks = r.uvarint()? as usize;
         if n_blocks > r.remaining() {
@@ -266,8 +267,8 @@ pub struct ChunkWriter {
     path: PathBuf,
     out: BufWriter<File>,
     offset: u64,
-    streams: Vec<Vec<(String, String)>>,
-    stream_idx: HashMap<Vec<(String, String)>, u32>,
+    streams: Vec<StoredLabels>,
+    stream_idx: HashMap<StoredLabels, u32>,
     blocks: Vec<BlockMeta>,
     /// The filters section, written after the blocks by `finish`.
     filters: Vec<u8>,
@@ -292,13 +293,13 @@ impl ChunkWriter {
         })
     }
 
-    pub fn stream(&mut self, labels: &[(String, String)]) -> u32 {
+    pub fn stream(&mut self, labels: &StoredLabels) -> u32 {
         if let Some(i) = self.stream_idx.get(labels) {
             return *i;
         }
         let i = self.streams.len() as u32;
-        self.streams.push(labels.to_vec());
-        self.stream_idx.insert(labels.to_vec(), i);
+        self.streams.push(labels.clone());
+        self.stream_idx.insert(labels.clone(), i);
         i
     }
 
@@ -359,7 +360,7 @@ impl ChunkWriter {
         put_uvarint(&mut footer, self.streams.len() as u64);
         for labels in &self.streams {
             put_uvarint(&mut footer, labels.len() as u64);
-            for (k, v) in labels {
+            for (k, v) in labels.iter() {
                 put_bytes(&mut footer, k.as_bytes());
                 put_bytes(&mut footer, v.as_bytes());
             }
@@ -406,9 +407,14 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use lode_logql::LabelSet;
 
     fn labels(a: &str) -> Vec<(String, String)> {
         vec![("app".to_string(), a.to_string())]
+    }
+
+    fn stored(a: &str) -> StoredLabels {
+        StoredLabels::new([("app", a)])
     }
 
     #[test]
@@ -416,15 +422,19 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("1.chunk");
         let mut w = ChunkWriter::create(&p).unwrap();
-        let s0 = w.stream(&labels("a"));
-        let s1 = w.stream(&labels("b"));
-        assert_eq!(w.stream(&labels("a")), s0);
+        let s0 = w.stream(&stored("a"));
+        let s1 = w.stream(&stored("b"));
+        assert_eq!(w.stream(&stored("a")), s0);
         w.add_block(s0, b"first", 1, 5, 2, 10).unwrap();
         w.add_block(s1, b"second", 3, 9, 1, 4).unwrap();
         w.finish().unwrap();
         let f = ChunkFile::open(&p, 1).unwrap();
-        let streams: Vec<&[(String, String)]> = f.streams.iter().map(|l| l.as_slice()).collect();
-        assert_eq!(streams, vec![labels("a"), labels("b")]);
+        let streams: Vec<LabelSet> = f.streams.iter().map(|l| l.to_label_set()).collect();
+        let want: Vec<LabelSet> = vec![labels("a"), labels("b")]
+            .into_iter()
+            .map(LabelSet::from_pairs)
+            .collect();
+        assert_eq!(streams, want);
         assert_eq!(f.blocks.len(), 2);
         assert_eq!(f.read_block(1).unwrap(), b"second");
         assert_eq!(f.blocks[0].max_ts, 5);
@@ -435,7 +445,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("1.chunk");
         let mut w = ChunkWriter::create(&p).unwrap();
-        let s = w.stream(&labels("a"));
+        let s = w.stream(&stored("a"));
         w.add_block(s, b"payload", 1, 2, 1, 7).unwrap();
         w.finish().unwrap();
         let full = fs::read(&p).unwrap();
@@ -462,7 +472,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("1.chunk");
         let mut w = ChunkWriter::create(&p).unwrap();
-        let s = w.stream(&labels("a"));
+        let s = w.stream(&stored("a"));
         w.add_block(s, b"zero", 1, 2, 1, 4).unwrap();
         w.set_filter(b"\x01AAAAAAAA");
         w.add_block(s, b"one", 3, 4, 1, 3).unwrap();
@@ -503,7 +513,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("1.chunk");
         let mut w = ChunkWriter::create(&p).unwrap();
-        let s = w.stream(&labels("a"));
+        let s = w.stream(&stored("a"));
         let big = vec![7u8; (FILTER_GAP as usize) * 2];
         for i in 0..5u8 {
             w.add_block(s, &[i], 1, 2, 1, 1).unwrap();
@@ -573,8 +583,12 @@ pub(crate) mod tests {
             ],
         );
         let f = ChunkFile::open(&p, 1).unwrap();
-        let streams: Vec<&[(String, String)]> = f.streams.iter().map(|l| l.as_slice()).collect();
-        assert_eq!(streams, vec![labels("a"), labels("b")]);
+        let streams: Vec<LabelSet> = f.streams.iter().map(|l| l.to_label_set()).collect();
+        let want: Vec<LabelSet> = vec![labels("a"), labels("b")]
+            .into_iter()
+            .map(LabelSet::from_pairs)
+            .collect();
+        assert_eq!(streams, want);
         assert_eq!(f.read_block(0).unwrap(), b"first");
         assert_eq!(f.read_block(1).unwrap(), b"second");
         assert_eq!(f.blocks[1].min_ts, 3);
