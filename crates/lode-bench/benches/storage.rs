@@ -65,7 +65,7 @@ fn label_index(c: &mut Criterion) {
         .map(|s| LabelSet::from_pairs(s.labels.iter().cloned()))
         .collect();
     for (i, l) in sets.iter().enumerate() {
-        ix.add(i as u32, l);
+        ix.add(i as u32, l.iter());
     }
     let m = |n: &str, op, v: &str| Matcher {
         name: n.into(),

@@ -559,7 +559,7 @@ impl Inner {
                 .blocks
                 .iter()
                 .map(|b| b.min_ts())
-                .chain((!s.head.is_empty()).then_some(s.head_min))
+                .chain((!s.head.is_empty()).then_some(s.head.min_ts()))
                 .min()
                 .unwrap_or(i64::MAX);
         }

@@ -33,6 +33,12 @@ pub enum StorageError {
     /// The query ran past its deadline or was abandoned by its caller.
     #[error("query cancelled: it ran past query_timeout or its client went away")]
     Cancelled,
+    /// Another process holds the data directory's lock.
+    #[error("data directory {dir} is in use by another lode process (it holds the lock on {dir}/LOCK): stop that process, or give this one another storage.data_dir / --data-dir")]
+    Locked { dir: String },
+    /// Start-up found something it will not guess about; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// An unsupported on-disk format version.
     #[error("unsupported on-disk format version {found} (this build reads {supported})")]
     Version { found: u32, supported: u32 },

@@ -44,6 +44,22 @@ impl Head {
         self.0.as_ref().map_or(0, |h| h.text_len())
     }
 
+    /// What the head costs against `block_target_bytes`: line bytes plus
+    /// 16 per entry.
+    pub fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |h| h.bytes)
+    }
+
+    /// The oldest entry's timestamp (`i64::MAX` when empty).
+    pub fn min_ts(&self) -> i64 {
+        self.0.as_ref().map_or(i64::MAX, |h| h.min_ts)
+    }
+
+    /// The newest entry's timestamp (`i64::MIN` when empty).
+    pub fn max_ts(&self) -> i64 {
+        self.0.as_ref().map_or(i64::MIN, |h| h.max_ts)
+    }
+
     pub fn push(&mut self, e: &Entry) {
         self.0.get_or_insert_with(Box::default).push(e);
     }
@@ -62,8 +78,11 @@ impl Head {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HeadData {
+    bytes: usize,
+    min_ts: i64,
+    max_ts: i64,
     ts: Vec<i64>,
     line_lens: Vec<u32>,
     /// Lines back to back; a line never spans two chunks.
@@ -89,6 +108,24 @@ struct MetaSet {
     bytes: u32,
 }
 
+impl Default for HeadData {
+    fn default() -> Self {
+        HeadData {
+            bytes: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            ts: Vec::new(),
+            line_lens: Vec::new(),
+            chunks: Vec::new(),
+            text_len: 0,
+            meta_ids: Vec::new(),
+            sets: Vec::new(),
+            meta_lens: Vec::new(),
+            meta_text: String::new(),
+        }
+    }
+}
+
 impl HeadData {
     pub fn is_empty(&self) -> bool {
         self.ts.is_empty()
@@ -109,6 +146,9 @@ impl HeadData {
     }
 
     pub fn push(&mut self, e: &Entry) {
+        self.bytes += e.line.len() + 16;
+        self.min_ts = self.min_ts.min(e.ts);
+        self.max_ts = self.max_ts.max(e.ts);
         self.ts.push(e.ts);
         self.line_lens.push(e.line.len() as u32);
         let fits = self

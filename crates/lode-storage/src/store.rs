@@ -167,6 +167,10 @@ pub(crate) struct Inner {
     /// Live `tail` hooks, told about every durable batch.
     pub(crate) subscribers: crate::subscribe::Subscribers,
     writer_tx: Mutex<Option<mpsc::Sender<WriterMsg>>>,
+    /// The data directory's `LOCK` file, locked for as long as the store
+    /// lives: two processes on one directory would overwrite each other's
+    /// chunk files, WAL and manifest.
+    _lock: fs::File,
 }
 
 /// The log store.
@@ -257,12 +261,12 @@ impl Inner {
             }
             let st = &mut t.streams[id as usize];
             for e in &s.entries {
-                let before = st.head_bytes;
+                let before = st.head.bytes();
                 st.push(e);
-                let grown = (st.head_bytes - before) as u64;
+                let grown = (st.head.bytes() - before) as u64;
                 self.unflushed.fetch_add(grown, Ordering::Relaxed);
                 self.head_raw.fetch_add(grown, Ordering::Relaxed);
-                if st.head_bytes >= self.opts.block_target_bytes {
+                if st.head.bytes() >= self.opts.block_target_bytes {
                     self.cut_head(st)?;
                 }
             }
@@ -277,7 +281,7 @@ impl Inner {
     /// Seals a stream's head into an in-memory block, keeping the memory
     /// counters in step.
     fn cut_head(&self, st: &mut crate::tenant::Stream) -> Result<()> {
-        let raw = st.head_bytes as u64;
+        let raw = st.head.bytes() as u64;
         if let Some(b) = st.cut(self.opts.compression)? {
             self.unflushed
                 .fetch_add(b.payload.len() as u64, Ordering::Relaxed);
@@ -300,8 +304,8 @@ impl Inner {
             .streams
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.head_bytes >= MIN_CUT)
-            .map(|(i, s)| (s.head_bytes, i as u32))
+            .filter(|(_, s)| s.head.bytes() >= MIN_CUT)
+            .map(|(i, s)| (s.head.bytes(), i as u32))
             .collect();
         sizes.sort_unstable_by(|a, b| b.cmp(a));
         for (_, id) in sizes {
@@ -581,9 +585,18 @@ impl Store {
     pub fn open(opts: StoreOptions, limits: Limits) -> Result<Store> {
         let data = opts.data_dir.clone();
         let io = |ctx: &'static str| move |e| StorageError::from_io(ctx, e);
-        fs::create_dir_all(data.join("wal")).map_err(io("creating data directory"))?;
-        fs::create_dir_all(data.join("tenants")).map_err(io("creating data directory"))?;
+        let named = |what: &str, p: &Path| {
+            let ctx = format!("{what} {}", p.display());
+            move |e| StorageError::from_io(&ctx, e)
+        };
+        fs::create_dir_all(&data).map_err(named("creating data directory", &data))?;
+        let lock = lock_data_dir(&data)?;
+        for sub in ["wal", "tenants"] {
+            let p = data.join(sub);
+            fs::create_dir_all(&p).map_err(named("creating", &p))?;
+        }
         crate::format::check_version_file(&data)?;
+        refuse_without_manifest(&data)?;
         let manifest = Manifest::load(&data)?;
         let inner = Arc::new(Inner {
             opts: opts.clone(),
@@ -604,6 +617,7 @@ impl Store {
             compact_tx: Mutex::new(None),
             compact_lock: Mutex::new(()),
             writer_tx: Mutex::new(None),
+            _lock: lock,
         });
         let started = Instant::now();
         let mut live = std::collections::HashSet::new();
@@ -949,6 +963,55 @@ fn dir_size(p: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Takes the data directory's exclusive lock (released by the kernel when
+/// the process ends, however it ends).
+fn lock_data_dir(data: &Path) -> Result<fs::File> {
+    let path = data.join("LOCK");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StorageError::from_io(&format!("opening {}", path.display()), e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(StorageError::Locked {
+            dir: data.display().to_string(),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(StorageError::from_io(
+            &format!("locking {}", path.display()),
+            e,
+        )),
+    }
+}
+
+/// Chunk files without a manifest cannot be told apart from leftovers, and
+/// start-up deletes leftovers: refuse instead of deleting every file.
+fn refuse_without_manifest(data: &Path) -> Result<()> {
+    if data.join(crate::format::manifest::MANIFEST).exists() {
+        return Ok(());
+    }
+    let chunks = fs::read_dir(data.join("tenants"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| fs::read_dir(d.path()).ok())
+        .flatten()
+        .flatten()
+        .filter(|f| f.path().extension().and_then(|e| e.to_str()) == Some("chunk"))
+        .count();
+    if chunks == 0 {
+        return Ok(());
+    }
+    Err(StorageError::Refused(format!(
+        "{} is missing but {chunks} chunk files exist under {}: refusing to start, nothing was changed. \
+         Restore MANIFEST.json from a backup of this data directory, or move {} aside to start with an empty store",
+        data.join(crate::format::manifest::MANIFEST).display(),
+        data.join("tenants").display(),
+        data.join("tenants").display(),
+    )))
 }
 
 /// Deletes chunk files that no manifest lists: leftovers of a flush or

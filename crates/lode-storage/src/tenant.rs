@@ -110,9 +110,6 @@ pub struct Stream {
     pub labels: Arc<StoredLabels>,
     /// Entries not yet sealed, in arrival order.
     pub head: Head,
-    pub head_bytes: usize,
-    pub head_min: i64,
-    pub head_max: i64,
     /// Sealed blocks, oldest first by creation.
     pub blocks: Vec<BlockHandle>,
     /// Time range of everything in the stream.
@@ -126,7 +123,7 @@ pub struct Stream {
     pub active: bool,
     /// The period last noted in `Tenant::periods` for this stream (a push
     /// within the same period costs no index update).
-    pub noted_period: i64,
+    pub noted_period: i32,
 }
 
 impl Stream {
@@ -134,15 +131,12 @@ impl Stream {
         Stream {
             labels,
             head: Head::default(),
-            head_bytes: 0,
-            head_min: i64::MAX,
-            head_max: i64::MIN,
             blocks: Vec::new(),
             min_ts: i64::MAX,
             max_ts: i64::MIN,
             last_push: i64::MIN,
             active: false,
-            noted_period: i64::MIN,
+            noted_period: i32::MIN,
         }
     }
 
@@ -153,9 +147,6 @@ impl Stream {
     }
 
     pub fn push(&mut self, e: &Entry) {
-        self.head_bytes += e.line.len() + 16;
-        self.head_min = self.head_min.min(e.ts);
-        self.head_max = self.head_max.max(e.ts);
         self.min_ts = self.min_ts.min(e.ts);
         self.max_ts = self.max_ts.max(e.ts);
         self.head.push(e);
@@ -171,16 +162,13 @@ impl Stream {
         let payload = encode_block(&entries, compression)?;
         let b = Arc::new(MemBlock {
             payload,
-            min_ts: self.head_min,
-            max_ts: self.head_max,
+            min_ts: entries.first().map_or(i64::MAX, |e| e.ts),
+            max_ts: entries.last().map_or(i64::MIN, |e| e.ts),
             entries: entries.len() as u32,
             line_bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
             filter: crate::format::filter::build(entries.iter().map(|e| e.line.as_bytes()))
                 .unwrap_or_default(),
         });
-        self.head_bytes = 0;
-        self.head_min = i64::MAX;
-        self.head_max = i64::MIN;
         self.blocks.push(BlockHandle::Mem(b.clone()));
         Ok(Some(b))
     }
@@ -191,7 +179,7 @@ impl Stream {
 
     /// Head entries in `[start, end_incl]`, sorted by time (stable).
     pub fn head_snapshot(&self, start: i64, end_incl: i64) -> Vec<Entry> {
-        if self.head.is_empty() || self.head_max < start || self.head_min > end_incl {
+        if self.head.is_empty() || self.head.max_ts() < start || self.head.min_ts() > end_incl {
             return Vec::new();
         }
         self.head.entries_in(start, end_incl)
@@ -297,10 +285,12 @@ impl Tenant {
     /// Notes that stream `id` has data in the period of `ts`.
     pub fn note_period(&mut self, id: u32, ts: i64) {
         let p = period_of(ts);
-        if self.streams[id as usize].noted_period == p {
+        // Days since 1970 fit an i32 for ±5 million years; beyond, no cache.
+        let small = i32::try_from(p).unwrap_or(i32::MIN);
+        if small != i32::MIN && self.streams[id as usize].noted_period == small {
             return;
         }
-        self.streams[id as usize].noted_period = p;
+        self.streams[id as usize].noted_period = small;
         let ids = self.periods.entry(p).or_default();
         // Streams mostly arrive in id order within a period: check the end first.
         match ids.last() {
@@ -434,7 +424,7 @@ impl Tenant {
         self.wide.clear();
         for i in 0..self.streams.len() {
             let s = &mut self.streams[i];
-            s.noted_period = i64::MIN;
+            s.noted_period = i32::MIN;
             let spans: Vec<(i64, i64)> = s
                 .blocks
                 .iter()

@@ -29,11 +29,15 @@ pub fn is_readable(v: u32) -> bool {
 /// an older build must refuse the directory rather than skip those files).
 pub fn check_version_file(data: &Path) -> Result<()> {
     let vfile = data.join("VERSION");
-    let io = |ctx: &'static str| move |e| StorageError::from_io(ctx, e);
+    // Errors name the file: "writing VERSION" alone does not say where.
+    let io = |what: &str| {
+        let ctx = format!("{what} {}", vfile.display());
+        move |e| StorageError::from_io(&ctx, e)
+    };
     let found = match fs::read_to_string(&vfile) {
         Ok(v) => Some(v.trim().parse().unwrap_or(0)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io("reading VERSION")(e)),
+        Err(e) => return Err(io("reading")(e)),
     };
     match found {
         Some(v) if v == FORMAT_VERSION => return Ok(()),
@@ -46,11 +50,11 @@ pub fn check_version_file(data: &Path) -> Result<()> {
         _ => {}
     }
     let tmp = data.join("VERSION.tmp");
-    fs::write(&tmp, format!("{FORMAT_VERSION}\n")).map_err(io("writing VERSION"))?;
+    fs::write(&tmp, format!("{FORMAT_VERSION}\n")).map_err(io("writing"))?;
     fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
-        .map_err(io("writing VERSION"))?;
-    fs::rename(&tmp, &vfile).map_err(io("writing VERSION"))?;
+        .map_err(io("writing"))?;
+    fs::rename(&tmp, &vfile).map_err(io("writing"))?;
     chunk_file::sync_dir(data)
 }
 

@@ -2,6 +2,9 @@
 //! same, embedded defaults, and validation. Documented in
 //! `docs/configuration.md`.
 
+mod expand_env;
+pub use expand_env::expand_env;
+
 use lode_storage::format::block::Compression;
 use lode_storage::ingest::MIB;
 use lode_storage::retention::{Retention, RetentionRule};
