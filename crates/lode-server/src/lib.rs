@@ -102,7 +102,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr = config.listen_addr();
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+        format!(
+            "cannot listen on {addr}: {e} (is another lode or Loki running there? choose another port with server.http_listen_port, -server.http-listen-port or --listen)"
+        )
+    })?;
     serve_on(config, listener, shutdown).await
 }
 

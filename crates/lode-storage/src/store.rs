@@ -1125,3 +1125,6 @@ mod head_budget_tests {
 
 #[cfg(test)]
 mod activity_tests;
+
+#[cfg(test)]
+mod open_tests;

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::CheckConfig(ref path) => match Config::from_file(path) {
+        Command::CheckConfig(ref path) => match read_config(path, opts.expand_env) {
             Ok(_) => {
                 println!("config OK: {path}");
                 ExitCode::SUCCESS
@@ -46,11 +46,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads a config file, expanding environment variables first when asked
+/// (Loki's `-config.expand-env=true`). Errors name the file.
+fn read_config(path: &str, expand: bool) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {path}: {e}"))?;
+    let text = if expand {
+        lode_server::config::expand_env(&text, |k| std::env::var(k).ok())
+            .map_err(|e| format!("{path}: {e}"))?
+    } else {
+        text
+    };
+    Config::from_yaml(&text).map_err(|e| format!("{path}: {e}"))
+}
+
 fn load(opts: &Options) -> Result<Config, String> {
     let mut config = match &opts.config_file {
-        Some(p) => Config::from_file(p).map_err(|e| e.to_string())?,
+        Some(p) => read_config(p, opts.expand_env)?,
         None => Config::default(),
     };
+    if let Some(level) = &opts.log_level {
+        config.server.log_level = level.clone();
+    }
+    if let Some(a) = &opts.listen_address {
+        config.server.http_listen_address = a.clone();
+    }
+    if let Some(p) = opts.listen_port {
+        config.server.http_listen_port = p;
+    }
     if let Some(listen) = &opts.listen {
         let (host, port) = listen
             .rsplit_once(':')
@@ -77,13 +100,19 @@ fn serve(opts: Options) -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.server.log_level));
-    // Colour codes only on a terminal: in a pod, logs go to a collector.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    // Logs go to stderr, as Loki's do. Colour codes only on a terminal: in
+    // a pod, logs go to a collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
         .with_ansi(ansi)
         .init();
+    if opts.print_config {
+        eprintln!("{}", config.to_yaml());
+    }
+    log_setup(&opts, &config);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -103,6 +132,38 @@ fn serve(opts: Options) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What a newcomer (and a bug report) needs from the first lines of the log:
+/// which build, where its data is, where its settings came from, and the
+/// settings that most often surprise someone coming from Loki.
+fn log_setup(opts: &Options, c: &Config) {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        loki_api = lode_server::routes::ops::LOKI_VERSION,
+        "Starting Lode"
+    );
+    let l = &c.limits_config;
+    let retention = if !c.compactor.retention_enabled {
+        "off (compactor.retention_enabled: false)".to_string()
+    } else if l.retention_period.0.is_zero() {
+        "forever".to_string()
+    } else {
+        l.retention_period.to_string()
+    };
+    tracing::info!(
+        config = opts.config_file.as_deref().unwrap_or("none (embedded defaults)"),
+        data_dir = %c.storage.data_dir.display(),
+        listen = %c.listen_addr(),
+        auth = if c.auth_enabled { "enabled (X-Scope-OrgID required)" } else { "disabled (single tenant \"fake\")" },
+        retention = %retention,
+        max_query_length = %l.max_query_length,
+        max_streams_per_user = l.max_streams_per_user,
+        max_entries_limit_per_query = l.max_entries_limit_per_query,
+        chunk_idle_period = %c.ingester.chunk_idle_period,
+        "configuration"
+    );
+    tracing::debug!(config = %c.to_yaml(), "effective configuration");
 }
 
 async fn shutdown_signal() {
