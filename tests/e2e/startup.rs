@@ -277,3 +277,55 @@ fn start_up_errors_name_their_subject() {
         .status();
     let _ = first.wait();
 }
+
+/// SIGTERM with a client that never finishes its request: Lode closes it
+/// after `server.graceful_shutdown_timeout`, flushes and exits.
+#[test]
+fn shutdown_does_not_wait_forever_for_a_stuck_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "server:\n  graceful_shutdown_timeout: 1s\n").expect("write");
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let mut child = lode(
+        dir.path(),
+        &[
+            "--config",
+            cfg.to_str().expect("utf-8"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(log.reopen().expect("log"))
+    .spawn()
+    .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready(port) {
+        assert!(Instant::now() < deadline, "lode not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Half a request: headers never end.
+    let mut stuck = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stuck
+        .write_all(b"POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            assert!(st.success(), "clean exit: {st}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "lode still running 15 s after SIGTERM:\n{}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(log.path()).expect("log");
+    assert!(text.contains("graceful_shutdown_timeout"), "{text}");
+    drop(stuck);
+}

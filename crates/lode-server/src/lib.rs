@@ -130,13 +130,29 @@ pub async fn serve_on(
     tracing::info!(addr = %listener.local_addr()?, "lode is ready");
     let app = router(state.clone());
     let st = state.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            st.ready.store(false, Ordering::Release);
-            tracing::info!("shutting down: draining requests and flushing");
-        })
-        .await?;
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let notify = stopping.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        st.ready.store(false, Ordering::Release);
+        tracing::info!("shutting down: draining requests and flushing");
+        notify.notify_one();
+    });
+    // A client that never finishes its request must not hold the shutdown
+    // (and the flush after it) forever.
+    let grace = state.config.server.graceful_shutdown_timeout.0;
+    tokio::select! {
+        r = server => r?,
+        _ = async {
+            stopping.notified().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(
+                timeout = %state.config.server.graceful_shutdown_timeout,
+                "requests still open after server.graceful_shutdown_timeout; closing them"
+            );
+        }
+    }
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.shutdown()).await??;
     tracing::info!("shutdown complete");
