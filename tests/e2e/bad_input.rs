@@ -231,3 +231,54 @@ fn bad_pushes_are_refused_and_change_nothing() {
     );
     assert_contained(&s);
 }
+
+/// Timestamps at the ends of i64, and steps that would allocate one counter
+/// per nanosecond: every query endpoint answers a 400 with Loki's text (or
+/// an empty success), never a panic, a wrapped range or an allocation sized
+/// by the request. Loki's texts: `the query time range exceeds the limit
+/// (query length: …, limit: …)` and `exceeded maximum resolution of 11,000
+/// points per time series` (Loki's `query_range` validation).
+#[test]
+fn extreme_ranges_and_steps_are_refused_not_wrapped() {
+    let s = Server::start();
+    let ts = common::base_ts(Duration::from_secs(600));
+    let r = s.push_proto(None, &[PushStream::new(QUERY, vec![Entry::new(ts, "x")])]);
+    assert_eq!(r.status, 204);
+    let (min, max) = (i64::MIN.to_string(), i64::MAX.to_string());
+    let extreme = [("start", min.as_str()), ("end", max.as_str())];
+    for q in [QUERY, "1+1", r#"sum(count_over_time({app="keep"}[5m]))"#] {
+        let mut p = vec![("query", q)];
+        p.extend_from_slice(&extreme);
+        let url = format!("/loki/api/v1/query_range?{}", common::form_encode(&p));
+        let r = s.get(&url);
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert!(
+            r.text().contains("the query time range exceeds the limit"),
+            "{q}: {}",
+            r.text()
+        );
+    }
+    let (a, b) = ((ts - 3600 * SEC).to_string(), ts.to_string());
+    for (path, q) in [
+        ("/loki/api/v1/index/volume_range", QUERY),
+        (
+            "/loki/api/v1/query_range",
+            r#"count_over_time({app="keep"}[1m])"#,
+        ),
+        ("/loki/api/v1/patterns", QUERY),
+    ] {
+        let p = [("query", q), ("start", &a), ("end", &b), ("step", "1ms")];
+        let url = format!("{path}?{}", common::form_encode(&p));
+        let r = s.get(&url);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(
+            r.text()
+                .contains("exceeded maximum resolution of 11,000 points per time series"),
+            "{path}: {}",
+            r.text()
+        );
+    }
+    // The server is still fine.
+    let v = s.query_logs(None, QUERY, ts - SEC, ts + SEC, 10, "forward");
+    assert_eq!(common::flatten(&v).len(), 1);
+}

@@ -312,7 +312,10 @@ fn shutdown_does_not_wait_forever_for_a_stuck_client() {
         .expect("write");
     std::thread::sleep(Duration::from_millis(100));
     let t0 = Instant::now();
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     loop {
         if let Ok(Some(st)) = child.try_wait() {
             assert!(st.success(), "clean exit: {st}");

@@ -145,6 +145,36 @@ pub fn parse_step(s: &str) -> ApiResult<i64> {
 }
 
 /// `start`/`end` with Loki's defaults (`end` now, `since` 1h).
+/// The length of `[start, end]` in ns, saturating: client timestamps may be
+/// anything an i64 holds, and `i64::MAX - i64::MIN` must not wrap into a
+/// small (or negative) span that slips past the limits.
+pub fn span(start: i64, end: i64) -> i64 {
+    end.saturating_sub(start)
+}
+
+/// Loki's step when none is given: the range in 250 points, whole seconds.
+pub fn default_step(start: i64, end: i64) -> i64 {
+    ((span(start, end) / 1_000_000_000) / 250)
+        .max(1)
+        .saturating_mul(1_000_000_000)
+}
+
+/// Refuses a step that is not positive, or one that would give a series
+/// more than 11,000 points (Loki's texts), before anything is allocated.
+pub fn check_step(start: i64, end: i64, step: i64) -> ApiResult<()> {
+    if step <= 0 {
+        return Err(ApiError::BadRequest(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if span(start, end) / step > 11_000 {
+        return Err(ApiError::BadRequest(
+            "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn time_range(p: &Params) -> ApiResult<(i64, i64)> {
     let now = now_ns();
     let end = match p.get("end") {
@@ -161,7 +191,7 @@ pub fn time_range(p: &Params) -> ApiResult<(i64, i64)> {
     };
     let start = match p.get("start") {
         Some(s) => parse_time(s)?,
-        None => end.min(now) - since,
+        None => end.min(now).saturating_sub(since),
     };
     Ok((start, end))
 }

@@ -153,14 +153,22 @@ impl Store {
         };
         let ms = compile_all(matchers)?;
         let streams = crate::query::select_sources(&t, &ms, start, end);
+        // Callers bound the points (11,000 per series); this only keeps a
+        // bad caller from wrapping the arithmetic or allocating unbounded.
         let buckets = if step > 0 {
-            ((end - start) / step + 1).max(1) as usize
+            let n = end.saturating_sub(start) / step + 1;
+            if n > 11_001 {
+                return Err(crate::StorageError::QueryLimit(
+                    "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
+                ));
+            }
+            n.max(1) as usize
         } else {
             1
         };
         let bucket = |ts: i64| -> usize {
             if step > 0 {
-                (((ts - start) / step) as usize).min(buckets - 1)
+                ((ts.saturating_sub(start) / step) as usize).min(buckets - 1)
             } else {
                 0
             }

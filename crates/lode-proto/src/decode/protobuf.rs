@@ -18,6 +18,18 @@ pub fn decode_protobuf(body: &[u8]) -> Result<PushRequest, ProtoError> {
 /// anything is allocated; the decoder then verifies it against the data.
 pub fn decode_protobuf_with(opts: DecodeOptions, body: &[u8]) -> Result<PushRequest, ProtoError> {
     let len = snap::raw::decompress_len(body).map_err(snappy_error)?;
+    // The header is a claim the sender makes: no snappy block expands more
+    // than 64 bytes per 3-byte copy element, so a claim past that ratio is
+    // corrupt, and refused before a buffer of that size exists (a 9-byte
+    // body claiming 512 MiB would otherwise pin 512 MiB per request).
+    if len
+        > body
+            .len()
+            .saturating_mul(MAX_SNAPPY_RATIO)
+            .saturating_add(64)
+    {
+        return Err(ProtoError::Snappy("snappy: corrupt input"));
+    }
     if len > opts.max_decompressed_bytes {
         return Err(ProtoError::TooLarge {
             limit: opts.max_decompressed_bytes,
@@ -46,6 +58,10 @@ pub fn decode_protobuf_with(opts: DecodeOptions, body: &[u8]) -> Result<PushRequ
         res
     })
 }
+
+/// The most a snappy block can expand: a 3-byte copy element yields at
+/// most 64 bytes (a 2-byte one at most 11, literals 1 per byte).
+const MAX_SNAPPY_RATIO: usize = 22;
 
 /// Decompressed bodies up to this size keep their buffer for the next push.
 const KEEP_SNAPPY_OUT: usize = 8 << 20;
@@ -95,6 +111,38 @@ fn timestamp_nanos(ts: Option<Timestamp>) -> i64 {
 }
 
 /// Go's snappy package words, which Loki passes through.
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    /// A header claiming far more than the body can hold is refused as
+    /// corrupt before anything is allocated; honest highly repetitive bodies
+    /// (snappy's best case) still decode.
+    #[test]
+    fn claimed_length_is_bounded_by_the_body() {
+        // varint 512 MiB, then a few bytes of nothing.
+        let mut bomb = Vec::new();
+        let mut n = 512u64 << 20;
+        while n >= 0x80 {
+            bomb.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        bomb.push(n as u8);
+        bomb.extend_from_slice(&[0, 0, 0, 0]);
+        let e = decode_protobuf(&bomb).unwrap_err();
+        assert_eq!(e.to_string(), "snappy: corrupt input");
+        // The best ratio snappy itself produces stays accepted.
+        let zeros = vec![0u8; 4 << 20];
+        let c = snap::raw::Encoder::new().compress_vec(&zeros).unwrap();
+        let len = snap::raw::decompress_len(&c).unwrap();
+        assert!(
+            len <= c.len() * MAX_SNAPPY_RATIO + 64,
+            "{} -> {len}",
+            c.len()
+        );
+    }
+}
+
 fn snappy_error(e: snap::Error) -> ProtoError {
     match e {
         snap::Error::TooBig { .. } => ProtoError::Snappy("snappy: decoded block is too large"),

@@ -70,14 +70,18 @@ fn i64_value(v: &Value, what: &str) -> R<i64> {
     }
 }
 
+/// Hex digits to bytes, on bytes (never slicing the string: a multi-byte
+/// character in an id must be an error, not a panic on a char boundary).
 fn hex_bytes(s: &str, what: &str) -> R<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    let nibble = |b: u8| (b as char).to_digit(16).filter(|_| b.is_ascii());
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
         return Err(err(format!("{what}: invalid hex id")));
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| err(format!("{what}: invalid hex id")))
+    b.chunks_exact(2)
+        .map(|p| match (nibble(p[0]), nibble(p[1])) {
+            (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+            _ => Err(err(format!("{what}: invalid hex id"))),
         })
         .collect()
 }

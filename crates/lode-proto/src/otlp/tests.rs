@@ -158,3 +158,24 @@ fn garbage_is_an_error() {
     assert!(decode_json_request(b"{\"resourceLogs\":3}").is_err());
     assert!(decode_json_request(b"not json").is_err());
 }
+
+/// Ids with multi-byte characters, odd lengths or non-hex digits are
+/// errors (a 400), never a panic: a collector retries a 503 forever.
+#[test]
+fn bad_trace_and_span_ids_are_errors() {
+    for id in ["é0", "0é", "aé", "€€", "abc", "zz", "+1", "０１"] {
+        let body = format!(
+            r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{"timeUnixNano":"1","body":{{"stringValue":"x"}},"traceId":"{id}"}}]}}]}}]}}"#
+        );
+        let e = decode_json_request(body.as_bytes()).expect_err(id);
+        assert!(e.to_string().contains("traceId"), "{id}: {e}");
+        let body = body.replace("traceId", "spanId");
+        assert!(decode_json_request(body.as_bytes()).is_err(), "{id}");
+    }
+    let ok = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1","body":{"stringValue":"x"},"traceId":"0aFf"}]}]}]}"#;
+    let req = decode_json_request(ok.as_bytes()).unwrap();
+    assert_eq!(
+        req.resource_logs[0].scope_logs[0].log_records[0].trace_id,
+        vec![0x0a, 0xff]
+    );
+}

@@ -39,13 +39,9 @@ pub async fn patterns(State(state): State<SharedState>, req: ApiRequest) -> ApiR
     };
     let step = match p.get("step") {
         Some(s) => parse_step(s)?,
-        None => (((end - start) / 1_000_000_000) / 250).max(1) * 1_000_000_000,
+        None => crate::params::default_step(start, end),
     };
-    if step <= 0 {
-        return Err(ApiError::BadRequest(
-            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-        ));
-    }
+    crate::params::check_step(start, end, step)?;
     let st = state.clone();
     let mined = tokio::task::spawn_blocking(move || {
         let pipeline = LogPipeline::new(&log.pipeline)?;

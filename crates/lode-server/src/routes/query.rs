@@ -3,7 +3,9 @@
 
 use crate::encode::{metric_response, streams_response};
 use crate::error::{ApiError, ApiResult};
-use crate::params::{now_ns, parse_step, parse_time, time_range, Params};
+use crate::params::{
+    check_step, default_step, now_ns, parse_step, parse_time, span, time_range, Params,
+};
 use crate::state::{categorize, params, tenant, ApiRequest, AppState, SharedState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
@@ -82,10 +84,10 @@ fn go_duration(ns: i64) -> String {
 fn check_length(state: &AppState, tenant: &str, start: i64, end: i64) -> ApiResult<()> {
     let max = crate::config::Dur(state.store.limits_for(tenant).max_query_length);
     let max_ns = max.as_nanos_i64();
-    if max_ns > 0 && end - start > max_ns {
+    if max_ns > 0 && span(start, end) > max_ns {
         return Err(ApiError::BadRequest(format!(
             "the query time range exceeds the limit (query length: {}, limit: {})",
-            go_duration(end - start),
+            go_duration(span(start, end)),
             max
         )));
     }
@@ -232,18 +234,9 @@ pub async fn query_range(State(state): State<SharedState>, req: ApiRequest) -> A
         Expr::Metric(m) => {
             let step = match p.get("step") {
                 Some(s) => parse_step(s)?,
-                None => (((end - start) / 1_000_000_000) / 250).max(1) * 1_000_000_000,
+                None => default_step(start, end),
             };
-            if step <= 0 {
-                return Err(ApiError::BadRequest(
-                    "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-                ));
-            }
-            if (end - start) / step > 11_000 {
-                return Err(ApiError::BadRequest(
-                    "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
-                ));
-            }
+            check_step(start, end, step)?;
             check_length(&state, &tenant, start, end)?;
             let params = EvalParams {
                 start,

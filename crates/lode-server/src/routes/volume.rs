@@ -2,7 +2,7 @@
 
 use crate::encode::{labels_obj, sample_ts};
 use crate::error::{ApiError, ApiResult};
-use crate::params::{parse_step, time_range, Params};
+use crate::params::{check_step, parse_step, time_range, Params};
 use crate::routes::query::{json_response, selector_param};
 use crate::state::{ApiRequest, SharedState};
 use axum::extract::State;
@@ -85,10 +85,9 @@ async fn volume_common(state: SharedState, req: ApiRequest, range: bool) -> ApiR
     } else {
         0
     };
-    if range && step <= 0 {
-        return Err(ApiError::BadRequest(
-            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-        ));
+    if range {
+        // One counter per step per stream is allocated below: bounded first.
+        check_step(start, end, step)?;
     }
     let g = group(&p, &sel);
     let st = state.clone();
