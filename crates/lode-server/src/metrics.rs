@@ -35,6 +35,8 @@ pub struct Metrics {
     bytes: Counter<u64, AtomicU64>,
     wal_syncs: Counter<u64, AtomicU64>,
     flushes: Counter<u64, AtomicU64>,
+    wal_corrupt: Counter<u64, AtomicU64>,
+    wal_failures: Counter<u64, AtomicU64>,
     rejected: Counter<u64, AtomicU64>,
     /// Compactor and retention counters, mirrored from the store.
     compaction: Family<CompactionLabel, Counter<u64, AtomicU64>>,
@@ -65,6 +67,8 @@ impl Metrics {
             bytes: Counter::default(),
             wal_syncs: Counter::default(),
             flushes: Counter::default(),
+            wal_corrupt: Counter::default(),
+            wal_failures: Counter::default(),
             rejected: Counter::default(),
             compaction: Family::default(),
             streams: Gauge::default(),
@@ -100,6 +104,16 @@ impl Metrics {
             "lode_flushes",
             "Head flushes into chunk files",
             m.flushes.clone(),
+        );
+        registry.register(
+            "lode_wal_corrupt_records",
+            "Damaged write-ahead log records skipped at start-up (the records after them were replayed)",
+            m.wal_corrupt.clone(),
+        );
+        registry.register(
+            "lode_wal_write_failures",
+            "Write-ahead log writes or fsyncs that failed (those pushes were refused; the writer moved to a new segment)",
+            m.wal_failures.clone(),
         );
         registry.register(
             "lode_rejected_entries",
@@ -158,6 +172,14 @@ impl Metrics {
         Self::sync_counter(&self.bytes, c.bytes.load(Ordering::Relaxed));
         Self::sync_counter(&self.wal_syncs, c.wal_syncs.load(Ordering::Relaxed));
         Self::sync_counter(&self.flushes, c.flushes.load(Ordering::Relaxed));
+        Self::sync_counter(
+            &self.wal_corrupt,
+            c.wal_corrupt_records.load(Ordering::Relaxed),
+        );
+        Self::sync_counter(
+            &self.wal_failures,
+            c.wal_write_failures.load(Ordering::Relaxed),
+        );
         Self::sync_counter(&self.rejected, c.rejected_lines.load(Ordering::Relaxed));
         for (what, v) in [
             ("passes", &c.compactions),

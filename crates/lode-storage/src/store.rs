@@ -54,6 +54,9 @@ pub struct StoreOptions {
     pub delete_cancel_period: Duration,
     /// Test hook: while set, WAL appends fail with ENOSPC.
     pub inject_disk_full: Arc<AtomicBool>,
+    /// Test hook: while set, WAL appends are written but their fsync fails
+    /// with EIO.
+    pub inject_fsync_failure: Arc<AtomicBool>,
     /// `ingester.chunk_idle_period`: a stream that received no entry for
     /// this long is idle and no longer counts against the stream limit.
     pub chunk_idle_period: Duration,
@@ -73,6 +76,7 @@ impl Default for StoreOptions {
             retention_enabled: true,
             delete_cancel_period: Duration::from_secs(24 * 3600),
             inject_disk_full: Arc::new(AtomicBool::new(false)),
+            inject_fsync_failure: Arc::new(AtomicBool::new(false)),
             chunk_idle_period: Duration::from_secs(30 * 60),
         }
     }
@@ -110,6 +114,10 @@ pub struct StoreCounters {
     pub deleted_entries: AtomicU64,
     /// Pushes refused because the disk was full.
     pub disk_full_errors: AtomicU64,
+    /// Damaged WAL records skipped at start-up.
+    pub wal_corrupt_records: AtomicU64,
+    /// WAL appends or fsyncs that failed.
+    pub wal_write_failures: AtomicU64,
 }
 
 /// A snapshot for `/metrics`.
@@ -324,6 +332,7 @@ impl Inner {
         mut next_seq: u64,
     ) {
         let mut buf = Vec::with_capacity(1 << 20);
+        let mut poisoned = false;
         let rotate = |wal: &mut WalWriter, next_seq: u64| {
             if !wal.is_empty() {
                 if let Err(e) = wal.rotate(next_seq) {
@@ -369,16 +378,47 @@ impl Inner {
                 );
                 next_seq += 1;
             }
+            // After a failed write or fsync nothing more goes to that
+            // segment: what the kernel reported lost is not known, and a
+            // later fsync of the same file can succeed without the lost
+            // pages (fjall and PostgreSQL treat it the same way). Pushes are
+            // refused until a fresh segment is open.
+            if poisoned {
+                match wal.restart_at(next_seq) {
+                    Ok(()) => {
+                        poisoned = false;
+                        tracing::warn!(
+                            segment_first_seq = next_seq,
+                            "write-ahead log continues in a new segment after a write failure"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "write-ahead log still unavailable; pushes refused");
+                        let msg = format!("write-ahead log unavailable after a write failure: {e}");
+                        next_seq = first_seq;
+                        for op in batch {
+                            (op.done)(Err(StorageError::Unavailable(msg.clone())));
+                        }
+                        continue;
+                    }
+                }
+            }
             let appended = if self.opts.inject_disk_full.load(Ordering::Relaxed) {
                 Err(StorageError::from_io(
                     "writing wal",
                     std::io::Error::from_raw_os_error(28),
                 ))
+            } else if self.opts.inject_fsync_failure.load(Ordering::Relaxed) {
+                wal.append_with_failing_sync(&buf)
             } else {
                 wal.append(&buf, self.opts.fsync)
             };
             if let Err(e) = appended {
                 tracing::error!(error = %e, "write-ahead log append failed; pushes refused");
+                poisoned = true;
+                self.counters
+                    .wal_write_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 next_seq = first_seq;
                 let msg = e.to_string();
                 let disk_full = matches!(e, StorageError::DiskFull(_));
@@ -662,6 +702,16 @@ impl Store {
                 Ok(())
             })?
         };
+        inner
+            .counters
+            .wal_corrupt_records
+            .store(stats.corrupt_records, Ordering::Relaxed);
+        if stats.corrupt_records > 0 {
+            tracing::error!(
+                records = stats.corrupt_records,
+                "damaged write-ahead log records were skipped at start-up; their pushes are lost (see lode_wal_corrupt_records_total)"
+            );
+        }
         tracing::info!(
             files = manifest.files.len(),
             wal_records = stats.applied,

@@ -153,12 +153,48 @@ pub struct ReplayStats {
     pub records: u64,
     pub applied: u64,
     pub max_seq: u64,
+    /// Bytes of torn tails cut off (kept beside the segment, see `replay`).
     pub truncated_bytes: u64,
+    /// Damaged records skipped in the middle of a segment (the records
+    /// after them were read).
+    pub corrupt_records: u64,
 }
 
-/// Replays every record with `seq > checkpoint` in order. A damaged record
-/// ends its segment: the segment is truncated there (a torn write from a
-/// crash), and replay goes on with the next segment.
+/// A record frame at `pos` whose length and CRC check out: its payload.
+fn frame_at(buf: &[u8], pos: usize) -> Option<&[u8]> {
+    let head = buf.get(pos..pos.checked_add(8)?)?;
+    let len = u32::from_le_bytes(head[..4].try_into().ok()?);
+    let crc = u32::from_le_bytes(head[4..].try_into().ok()?);
+    if len > MAX_RECORD {
+        return None;
+    }
+    let payload = buf.get(pos + 8..(pos + 8).checked_add(len as usize)?)?;
+    (crc32fast::hash(payload) == crc).then_some(payload)
+}
+
+/// The offset of the next intact record after damage at `from`: one whose
+/// frame checks out and whose sequence number follows `after` (the last
+/// good record's, or just before the segment's first). Candidates are
+/// filtered by that sequence number first, so the scan is linear.
+fn resync(buf: &[u8], from: usize, after: u64) -> Option<usize> {
+    let window = after.saturating_add(1)..=after.saturating_add(1 << 20);
+    (from..buf.len().saturating_sub(16)).find(|&o| {
+        let seq = buf
+            .get(o + 8..o + 16)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes);
+        seq.is_some_and(|s| window.contains(&s)) && frame_at(buf, o).is_some()
+    })
+}
+
+/// Replays every record with `seq > checkpoint` in order.
+///
+/// A damaged record (bad CRC, impossible length, undecodable payload) with
+/// intact records after it is skipped, logged as an ERROR and counted; the
+/// records after it are replayed and nothing is cut. Only a damaged *tail*
+/// (nothing intact follows: a write torn by a crash, never acknowledged) is
+/// cut off, and its bytes are first kept beside the segment as
+/// `<segment>.cut-<offset>` for inspection.
 pub fn replay(
     dir: &Path,
     checkpoint: u64,
@@ -168,41 +204,49 @@ pub fn replay(
         max_seq: checkpoint,
         ..Default::default()
     };
-    for (_, path) in list_segments(dir)? {
+    for (first_seq, path) in list_segments(dir)? {
         let mut buf = Vec::new();
         File::open(&path)?.read_to_end(&mut buf)?;
         let mut pos = 0usize;
+        let mut last = first_seq.saturating_sub(1);
         let good_end = loop {
             if pos == buf.len() {
                 break pos;
             }
-            if buf.len() - pos < 8 {
-                break pos;
-            }
-            let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().unwrap_or_default());
-            let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().unwrap_or_default());
-            if len > MAX_RECORD || buf.len() - pos - 8 < len as usize {
-                break pos;
-            }
-            let payload = &buf[pos + 8..pos + 8 + len as usize];
-            if crc32fast::hash(payload) != crc {
-                break pos;
-            }
-            let rec = match decode_payload(payload) {
-                Ok(r) => r,
-                Err(_) => break pos,
+            let rec =
+                frame_at(&buf, pos).and_then(|p| decode_payload(p).ok().map(|r| (r, p.len())));
+            let Some((rec, len)) = rec else {
+                match resync(&buf, pos + 1, last) {
+                    Some(next) => {
+                        stats.corrupt_records += 1;
+                        tracing::error!(
+                            segment = %path.display(),
+                            offset = pos,
+                            bytes = next - pos,
+                            "damaged write-ahead log record skipped; the records after it are replayed"
+                        );
+                        pos = next;
+                        continue;
+                    }
+                    None => break pos,
+                }
             };
             stats.records += 1;
             stats.max_seq = stats.max_seq.max(rec.seq);
+            last = last.max(rec.seq);
             if rec.seq > checkpoint {
                 stats.applied += 1;
                 apply(rec)?;
             }
-            pos += 8 + len as usize;
+            pos += 8 + len;
         };
         if good_end < buf.len() {
             let cut = (buf.len() - good_end) as u64;
-            tracing::warn!(segment = %path.display(), bytes = cut, "cutting a torn write-ahead log tail");
+            let keep = path.with_extension(format!("{SEGMENT_EXT}.cut-{good_end}"));
+            fs::write(&keep, &buf[good_end..])
+                .and_then(|_| File::open(&keep)?.sync_all())
+                .map_err(|e| StorageError::from_io(&format!("keeping {}", keep.display()), e))?;
+            tracing::warn!(segment = %path.display(), bytes = cut, kept = %keep.display(), "cutting a torn write-ahead log tail");
             stats.truncated_bytes += cut;
             let f = OpenOptions::new().write(true).open(&path)?;
             f.set_len(good_end as u64)?;
@@ -268,6 +312,25 @@ impl WalWriter {
                 Err(StorageError::from_io("writing wal", e))
             }
         }
+    }
+
+    /// Test hook: writes `bytes` like `append`, then fails as an fsync
+    /// reporting EIO would (the bytes are cut back, as on any failure).
+    pub fn append_with_failing_sync(&mut self, bytes: &[u8]) -> Result<()> {
+        let res = self.file.write_all(bytes);
+        let _ = self.file.set_len(self.len);
+        res.map_err(|e| StorageError::from_io("writing wal", e))?;
+        Err(StorageError::from_io(
+            "syncing wal",
+            std::io::Error::from_raw_os_error(5),
+        ))
+    }
+
+    /// Leaves the current segment as it is (no fsync: it just failed) and
+    /// continues in a new one whose first record will be `next_seq`.
+    pub fn restart_at(&mut self, next_seq: u64) -> Result<()> {
+        *self = WalWriter::create(&self.dir, next_seq)?;
+        Ok(())
     }
 
     pub fn sync(&mut self) -> Result<()> {
@@ -388,6 +451,44 @@ mod tests {
         assert_eq!(recs[1].pushed_at, Some(43));
     }
 
+    /// A flipped byte in an early record loses that record only: the nine
+    /// after it replay, nothing is cut on disk; the same with a damaged
+    /// length field.
+    #[test]
+    fn damage_in_the_middle_skips_one_record_and_keeps_the_rest() {
+        for flip in [12usize, 1] {
+            let d = tempfile::tempdir().unwrap();
+            let mut w = WalWriter::create(d.path(), 1).unwrap();
+            let mut b = Vec::new();
+            let mut starts = Vec::new();
+            for seq in 1..=10 {
+                starts.push(b.len());
+                encode_record(
+                    &mut b,
+                    seq,
+                    "fake",
+                    0,
+                    rec(&stream("a", &[&format!("line {seq}")])),
+                );
+            }
+            // Damage record 1 (the second): a payload byte, or its length.
+            b[starts[1] + flip] ^= 0x40;
+            w.append(&b, true).unwrap();
+            let before = b.len();
+            let (recs, st) = collect(d.path(), 0);
+            let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+            assert_eq!(seqs, [1, 3, 4, 5, 6, 7, 8, 9, 10], "flip at {flip}");
+            assert_eq!(st.corrupt_records, 1);
+            assert_eq!(st.truncated_bytes, 0);
+            let seg = &list_segments(d.path()).unwrap()[0].1;
+            assert_eq!(
+                fs::metadata(seg).unwrap().len() as usize,
+                before,
+                "nothing cut"
+            );
+        }
+    }
+
     #[test]
     fn torn_tail_is_cut() {
         let d = tempfile::tempdir().unwrap();
@@ -402,5 +503,9 @@ mod tests {
         assert_eq!(st.truncated_bytes as usize, b.len() - 3 - one);
         let seg = &list_segments(d.path()).unwrap()[0].1;
         assert_eq!(fs::metadata(seg).unwrap().len() as usize, one);
+        // The cut bytes are kept beside the segment, which is not replayed.
+        let kept = seg.with_extension(format!("wal.cut-{one}"));
+        assert_eq!(fs::read(&kept).unwrap(), &b[one..b.len() - 3]);
+        assert_eq!(list_segments(d.path()).unwrap().len(), 1);
     }
 }

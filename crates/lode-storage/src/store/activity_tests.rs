@@ -3,6 +3,7 @@
 use super::*;
 use crate::clock::FakeClock;
 use lode_proto::Entry;
+use std::sync::atomic::AtomicBool;
 
 const S: i64 = 1_000_000_000;
 const T0: i64 = 1_767_225_600 * S;
@@ -140,4 +141,41 @@ fn flush_removes_the_covered_wal_segment() {
         40,
         "nothing lost, nothing doubled"
     );
+}
+
+/// After a failed fsync the push is refused, nothing more is written to
+/// that segment, the next push goes to a new one, and what was
+/// acknowledged survives a crash.
+#[test]
+fn a_failed_fsync_refuses_the_push_and_moves_to_a_new_segment() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new(T0);
+    let fail = Arc::new(AtomicBool::new(false));
+    let opts = StoreOptions {
+        data_dir: d.path().to_path_buf(),
+        fsync: true,
+        flush_interval: Duration::from_secs(3600),
+        clock: clock.clone(),
+        inject_fsync_failure: fail.clone(),
+        ..Default::default()
+    };
+    let store = Store::open(opts.clone(), Limits::default()).unwrap();
+    store.push_sync("t", streams("a", 1, T0)).unwrap();
+    let segments = || wal::list_segments(&d.path().join("wal")).unwrap().len();
+    assert_eq!(segments(), 1);
+    fail.store(true, Ordering::SeqCst);
+    assert!(store.push_sync("t", streams("b", 1, T0 + 1)).is_err());
+    fail.store(false, Ordering::SeqCst);
+    store.push_sync("t", streams("c", 1, T0 + 2)).unwrap();
+    assert_eq!(segments(), 2, "the next push went to a new segment");
+    assert_eq!(
+        store.counters().wal_write_failures.load(Ordering::Relaxed),
+        1
+    );
+    drop(store_without_flush(store));
+    let store = Store::open(opts, Limits::default()).unwrap();
+    let pods = store
+        .label_values("t", "pod", None, T0 - 1, T0 + 10)
+        .unwrap();
+    assert_eq!(pods, ["a-0", "c-0"], "acknowledged pushes only");
 }
