@@ -219,3 +219,54 @@ fn bad_requests_are_400() {
         assert!(r.text().contains(text), "{}", r.text());
     }
 }
+
+/// `querier.max_concurrent_tail_requests` (Loki's key, default 10): a tail
+/// beyond it is refused with Loki's 400 before the upgrade; a closed tail
+/// frees its place.
+#[test]
+fn concurrent_tails_are_limited() {
+    let s = Server::start_with_config(Some("querier:\n  max_concurrent_tail_requests: 2\n"));
+    let path = format!(
+        "/loki/api/v1/tail?{}",
+        form_encode(&[("query", r#"{app="tail"}"#)])
+    );
+    let a = Ws::connect(s.port, &path, &[]);
+    let b = Ws::connect(s.port, &path, &[]);
+    let upgrade = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    let r = s.request("GET", &path, &upgrade, b"");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.text().trim(),
+        "max concurrent tail requests limit exceeded, count > limit (3 > 2)"
+    );
+    drop(a);
+    // The server notices the close on its next read.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut ws_ok = None;
+        if let Ok(mut st) = TcpStream::connect(("127.0.0.1", s.port)) {
+            let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            );
+            st.write_all(req.as_bytes()).unwrap();
+            let mut buf = [0u8; 12];
+            if st.read_exact(&mut buf).is_ok() {
+                ws_ok = Some(buf.starts_with(b"HTTP/1.1 101"));
+            }
+        }
+        if ws_ok == Some(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed tail's place was not freed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(b);
+}

@@ -132,6 +132,9 @@ pub struct StoreStats {
     pub unflushed_bytes: u64,
 }
 
+/// Refusals listed in one push's error answer.
+const MAX_RETURNED_ERRORS: usize = 10;
+
 /// Called once a push is durable (or failed).
 pub type PushCallback = Box<dyn FnOnce(Result<()>) + Send>;
 
@@ -866,15 +869,27 @@ impl Store {
         }
         let rejected = (v.errors.len() + v.limited.len()) as u64;
         c.rejected_lines.fetch_add(rejected, Ordering::Relaxed);
-        let failure = if !v.limited.is_empty() {
-            Some(StorageError::RateLimited(v.limited.join("\n")))
-        } else if !v.errors.is_empty() {
-            let shown: Vec<&str> = v.errors.iter().take(10).map(String::as_str).collect();
-            let mut msg = shown.join("\n");
-            if v.errors.len() > 10 {
-                msg.push_str(&format!("\n(and {} more errors)", v.errors.len() - 10));
+        // At most ten refusals are listed (a 200k-stream push must not get
+        // a 51 MB answer), the rest counted.
+        let listed = |errors: &[String]| {
+            let mut msg = errors
+                .iter()
+                .take(MAX_RETURNED_ERRORS)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join("\n");
+            if errors.len() > MAX_RETURNED_ERRORS {
+                msg.push_str(&format!(
+                    "\n(and {} more errors)",
+                    errors.len() - MAX_RETURNED_ERRORS
+                ));
             }
-            Some(StorageError::PartialReject(msg))
+            msg
+        };
+        let failure = if !v.limited.is_empty() {
+            Some(StorageError::RateLimited(listed(&v.limited)))
+        } else if !v.errors.is_empty() {
+            Some(StorageError::PartialReject(listed(&v.errors)))
         } else {
             None
         };

@@ -185,6 +185,24 @@ pub struct Config {
     pub compactor: CompactorConfig,
     pub runtime_config: RuntimeConfig,
     pub ingester: IngesterConfig,
+    pub querier: QuerierConfig,
+}
+
+/// Loki's `querier` keys that mean the same in Lode.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerierConfig {
+    /// Live tails (`/loki/api/v1/tail`) open at once; more are refused with
+    /// 400. `0` disables the limit.
+    pub max_concurrent_tail_requests: usize,
+}
+
+impl Default for QuerierConfig {
+    fn default() -> Self {
+        QuerierConfig {
+            max_concurrent_tail_requests: 10,
+        }
+    }
 }
 
 /// Loki's `ingester` keys that mean the same in Lode.

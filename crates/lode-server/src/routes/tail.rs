@@ -31,6 +31,44 @@ use tokio::sync::mpsc;
 
 /// Live batches buffered per subscriber before entries are dropped.
 const CHANNEL_BATCHES: usize = 1024;
+/// Bytes of live entries one tail may have waiting for its client (a tail
+/// that never reads must not buffer every push: with 1 MB pushes, 1024
+/// batches were a gigabyte). Past it entries are dropped and reported in
+/// `dropped_entries`, as Loki does.
+const MAX_QUEUED_BYTES: usize = 8 << 20;
+
+/// Tails open now, against `querier.max_concurrent_tail_requests`.
+static OPEN_TAILS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts an open tail for as long as it lives.
+struct TailSlot;
+
+impl TailSlot {
+    fn take(limit: usize) -> ApiResult<TailSlot> {
+        use std::sync::atomic::Ordering;
+        let n = OPEN_TAILS.fetch_add(1, Ordering::AcqRel) + 1;
+        if limit > 0 && n > limit {
+            OPEN_TAILS.fetch_sub(1, Ordering::AcqRel);
+            return Err(ApiError::BadRequest(format!(
+                "max concurrent tail requests limit exceeded, count > limit ({n} > {limit})"
+            )));
+        }
+        Ok(TailSlot)
+    }
+}
+
+impl Drop for TailSlot {
+    fn drop(&mut self) {
+        OPEN_TAILS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+fn batch_bytes(b: &Batch) -> usize {
+    b.iter()
+        .flat_map(|(_, es)| es.iter())
+        .map(|e| e.line.len() + 64)
+        .sum()
+}
 /// Dropped entries remembered for the next report.
 const MAX_DROPPED: usize = 1000;
 /// Loki's `tail_max_duration`.
@@ -109,11 +147,13 @@ pub async fn tail(
 ) -> ApiResult<Response> {
     // Parameters first: a bad request is a 400 whether or not it upgrades.
     let req = parse_request(&state, &uri, &headers)?;
+    let slot = TailSlot::take(state.config.querier.max_concurrent_tail_requests)?;
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return Ok(rejection.into_response()),
     };
     Ok(ws.on_upgrade(move |socket| async move {
+        let _slot = slot;
         let mut socket = socket;
         if let Err(msg) = run(state, &mut socket, req).await {
             let _ = socket
@@ -143,6 +183,7 @@ fn subscribe(
     req: &TailRequest,
     tx: mpsc::Sender<Batch>,
     dropped: Arc<Mutex<Vec<(LabelSet, i64)>>>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<Subscription, String> {
     let matchers = compile_all(&req.log.selector).map_err(|e| e.to_string())?;
     let tenant = req.tenant.clone();
@@ -161,7 +202,21 @@ fn subscribe(
             if batch.is_empty() {
                 return;
             }
-            if let Err(mpsc::error::TrySendError::Full(b)) = tx.try_send(batch) {
+            use std::sync::atomic::Ordering;
+            let bytes = batch_bytes(&batch);
+            let refused = if queued.load(Ordering::Acquire) + bytes > MAX_QUEUED_BYTES {
+                Some(batch)
+            } else {
+                match tx.try_send(batch) {
+                    Ok(()) => {
+                        queued.fetch_add(bytes, Ordering::AcqRel);
+                        None
+                    }
+                    Err(mpsc::error::TrySendError::Full(b)) => Some(b),
+                    Err(mpsc::error::TrySendError::Closed(_)) => None,
+                }
+            };
+            if let Some(b) = refused {
                 let mut d = dropped.lock();
                 for (l, entries) in b {
                     for e in entries {
@@ -256,8 +311,9 @@ fn line_key(labels: &LabelSet, ts: i64, line: &str) -> (String, i64, String) {
 async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Result<(), String> {
     let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let dropped = Arc::new(Mutex::new(Vec::new()));
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Subscribe before reading history so nothing falls between the two.
-    let _sub = subscribe(&state, &req, tx, dropped.clone())?;
+    let _sub = subscribe(&state, &req, tx, dropped.clone(), queued.clone())?;
     let pipeline = LogPipeline::new(&req.log.pipeline).map_err(|e| e.to_string())?;
 
     let st = state.clone();
@@ -302,6 +358,7 @@ async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Re
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { return Ok(()) };
+                queued.fetch_sub(batch_bytes(&batch), std::sync::atomic::Ordering::AcqRel);
                 let now = Instant::now();
                 for (labels, entries) in batch {
                     let mut sp = pipeline.for_stream(&labels);
