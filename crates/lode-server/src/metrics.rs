@@ -37,6 +37,7 @@ pub struct Metrics {
     flushes: Counter<u64, AtomicU64>,
     wal_corrupt: Counter<u64, AtomicU64>,
     wal_failures: Counter<u64, AtomicU64>,
+    damaged_blocks: Counter<u64, AtomicU64>,
     rejected: Counter<u64, AtomicU64>,
     /// Compactor and retention counters, mirrored from the store.
     compaction: Family<CompactionLabel, Counter<u64, AtomicU64>>,
@@ -69,6 +70,7 @@ impl Metrics {
             flushes: Counter::default(),
             wal_corrupt: Counter::default(),
             wal_failures: Counter::default(),
+            damaged_blocks: Counter::default(),
             rejected: Counter::default(),
             compaction: Family::default(),
             streams: Gauge::default(),
@@ -114,6 +116,11 @@ impl Metrics {
             "lode_wal_write_failures",
             "Write-ahead log writes or fsyncs that failed (those pushes were refused; the writer moved to a new segment)",
             m.wal_failures.clone(),
+        );
+        registry.register(
+            "lode_damaged_blocks",
+            "Chunk-file blocks found damaged (checksum mismatch) and quarantined: left out of answers, their bytes kept under quarantine/ by the compactor",
+            m.damaged_blocks.clone(),
         );
         registry.register(
             "lode_rejected_entries",

@@ -53,6 +53,8 @@ pub struct CompactionReport {
     pub deleted_entries: u64,
     /// Delete requests carried out.
     pub processed_requests: usize,
+    /// Damaged blocks left out (their bytes kept under `quarantine/`).
+    pub quarantined_blocks: usize,
 }
 
 /// Removes leftover `.tmp` files (an interrupted write) from directories.
@@ -442,7 +444,17 @@ impl Inner {
             .map(|d| d.as_ref())
             .collect();
         let small = (b.line_bytes as usize) < self.opts.block_target_bytes / 4;
-        let payload = f.read_block(i)?;
+        let payload = match f.read_block(i) {
+            Ok(p) => p,
+            Err(StorageError::Corrupt(_)) => {
+                // The rest of the tenant is still compacted; the damaged
+                // bytes are kept for inspection, out of the data.
+                self.quarantine(f, i)?;
+                report.quarantined_blocks += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if hit.is_empty() && !small {
             // Expired entries of a straddling block stay until it expires
             // whole: reads hide them, and rewriting a block as the cutoff
@@ -484,6 +496,25 @@ impl Inner {
         if run.line_bytes >= self.opts.block_target_bytes {
             self.finish_run(w, sid, run)?;
         }
+        Ok(())
+    }
+
+    /// Copies a damaged block's bytes to `quarantine/<tenant dir>/` before
+    /// compaction leaves it out of its output.
+    fn quarantine(&self, f: &ChunkFile, i: usize) -> Result<()> {
+        let tenant_dir = f
+            .path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = self.opts.data_dir.join("quarantine").join(tenant_dir);
+        let io = |e| StorageError::from_io(&format!("quarantining into {}", dir.display()), e);
+        fs::create_dir_all(&dir).map_err(io)?;
+        let name = format!("{:016x}-block-{i}.bin", f.id);
+        let bytes = f.read_block_unchecked(i)?;
+        fs::write(dir.join(&name), bytes).map_err(io)?;
+        tracing::error!(file = %f.path.display(), block = i, kept = %dir.join(&name).display(), "damaged block left out of the compacted file");
         Ok(())
     }
 

@@ -113,7 +113,7 @@ fn snapshot_sources(
         }
         let mut sources = Vec::new();
         for b in &s.blocks {
-            if b.overlaps(start, end_incl) {
+            if b.overlaps(start, end_incl) && !b.is_damaged() {
                 sources.push((Source::Block(b.clone()), b.min_ts(), b.max_ts()));
             }
         }

@@ -13,6 +13,12 @@ use std::borrow::Cow;
 
 use std::sync::Arc;
 
+/// A block of no entries: what a quarantined block reads as.
+fn empty_block() -> &'static [u8] {
+    static EMPTY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| encode_block(&[], Compression::None).unwrap_or_default())
+}
+
 /// A sealed block not yet written to a chunk file.
 #[derive(Debug)]
 pub struct MemBlock {
@@ -71,8 +77,20 @@ impl BlockHandle {
     pub fn payload(&self) -> Result<Cow<'_, [u8]>> {
         match self {
             BlockHandle::Mem(b) => Ok(Cow::Borrowed(&b.payload)),
-            BlockHandle::File(f, i) => Ok(Cow::Owned(f.read_block(*i as usize)?)),
+            BlockHandle::File(f, i) if f.is_damaged(*i) => Ok(Cow::Borrowed(empty_block())),
+            BlockHandle::File(f, i) => match f.read_block(*i as usize) {
+                Ok(p) => Ok(Cow::Owned(p)),
+                // Quarantined (and logged) by `read_block`: the query goes
+                // on without the block rather than failing every time.
+                Err(crate::StorageError::Corrupt(_)) => Ok(Cow::Borrowed(empty_block())),
+                Err(e) => Err(e),
+            },
         }
+    }
+
+    /// Whether the block is a quarantined one of a chunk file.
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, BlockHandle::File(f, i) if f.is_damaged(*i))
     }
 
     pub fn overlaps(&self, start: i64, end_incl: i64) -> bool {
@@ -87,6 +105,9 @@ impl BlockHandle {
         let BlockHandle::File(f, i) = self else {
             return self.payload();
         };
+        if f.is_damaged(*i) {
+            return Ok(Cow::Borrowed(empty_block()));
+        }
         let i = *i as usize;
         // Columns take ~3 bytes an entry; one read is usually enough.
         let guess = 64 + f.blocks[i].entries as usize * 8;

@@ -25,7 +25,11 @@ async fn ingest(
     let tenant = tenant(&state, &headers)?;
     let ct = header_str(&headers, header::CONTENT_TYPE).map(str::to_owned);
     let ce = header_str(&headers, header::CONTENT_ENCODING).map(str::to_owned);
-    let streams = tokio::task::spawn_blocking(move || {
+    let (tx, rx) = oneshot::channel();
+    let st = state.clone();
+    // Decoding and validation are CPU work sized by the request (a push of
+    // 100k streams): off the async workers, so /ready and queries answer.
+    tokio::task::spawn_blocking(move || {
         let req = if legacy
             && ct
                 .as_deref()
@@ -42,18 +46,17 @@ async fn ingest(
         for s in &mut streams {
             lode_proto::enrich(s);
         }
-        Ok::<_, lode_proto::ProtoError>(streams)
+        st.store.push(
+            &tenant,
+            streams,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        Ok::<_, lode_proto::ProtoError>(())
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let (tx, rx) = oneshot::channel();
-    state.store.push(
-        &tenant,
-        streams,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    );
     let res = rx
         .await
         .map_err(|_| ApiError::Unavailable("storage writer stopped".into()))?;

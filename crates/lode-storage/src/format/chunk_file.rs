@@ -56,7 +56,13 @@ pub struct ChunkFile {
     /// Label sets of the streams in this file (sorted pairs).
     pub streams: Vec<std::sync::Arc<crate::stored_labels::StoredLabels>>,
     pub blocks: Vec<BlockMeta>,
+    /// Blocks found damaged (checksum mismatch): quarantined, read as
+    /// empty, left out of queries and of compaction's output.
+    damaged: parking_lot::Mutex<Vec<u32>>,
 }
+
+/// Damaged blocks found since start-up, for `/metrics`.
+pub static DAMAGED_BLOCKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl ChunkFile {
     pub fn open(path: &Path, id: u64) -> Result<ChunkFile> {
@@ -161,21 +167,49 @@ impl ChunkFile {
             version,
             streams,
             blocks,
+            damaged: Default::default(),
         })
     }
 
-    /// Reads one block's payload and checks its checksum.
+    /// Reads one block's payload and checks its checksum. A mismatch marks
+    /// the block damaged (logged once, counted in `DAMAGED_BLOCKS`).
     pub fn read_block(&self, i: usize) -> Result<Vec<u8>> {
-        let m = &self.blocks[i];
-        let mut buf = vec![0u8; m.len as usize];
-        self.file.read_exact_at(&mut buf, m.offset)?;
-        if crc32fast::hash(&buf) != m.crc {
+        let buf = self.read_block_unchecked(i)?;
+        if crc32fast::hash(&buf) != self.blocks[i].crc {
+            self.mark_damaged(i as u32);
             return Err(StorageError::Corrupt(format!(
                 "{}: block {i} checksum mismatch",
                 self.path.display()
             )));
         }
         Ok(buf)
+    }
+
+    /// A block's bytes as stored, whatever their checksum (for quarantine).
+    pub fn read_block_unchecked(&self, i: usize) -> Result<Vec<u8>> {
+        let m = &self.blocks[i];
+        let mut buf = vec![0u8; m.len as usize];
+        self.file.read_exact_at(&mut buf, m.offset)?;
+        Ok(buf)
+    }
+
+    /// Whether block `i` was found damaged.
+    pub fn is_damaged(&self, i: u32) -> bool {
+        self.damaged.lock().contains(&i)
+    }
+
+    pub fn mark_damaged(&self, i: u32) {
+        let mut d = self.damaged.lock();
+        if !d.contains(&i) {
+            d.push(i);
+            DAMAGED_BLOCKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(
+                file = %self.path.display(),
+                block = i,
+                entries = self.blocks[i as usize].entries,
+                "damaged block quarantined: its entries are left out of answers; the compactor keeps its bytes under quarantine/"
+            );
+        }
     }
 
     /// Up to `len` leading bytes of block `i`, unchecked: the caller checks
