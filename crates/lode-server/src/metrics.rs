@@ -187,6 +187,10 @@ impl Metrics {
             &self.wal_failures,
             c.wal_write_failures.load(Ordering::Relaxed),
         );
+        Self::sync_counter(
+            &self.damaged_blocks,
+            lode_storage::format::chunk_file::DAMAGED_BLOCKS.load(Ordering::Relaxed),
+        );
         Self::sync_counter(&self.rejected, c.rejected_lines.load(Ordering::Relaxed));
         for (what, v) in [
             ("passes", &c.compactions),
