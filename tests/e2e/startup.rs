@@ -76,6 +76,10 @@ fn run_failing(mut cmd: Command) -> (i32, String) {
     )
 }
 
+fn assert_has(line: &str, want: &str) {
+    assert!(line.contains(want), "{want:?} missing from {line}");
+}
+
 /// The first log line containing `what`, without the quotes the log
 /// format puts around some values.
 fn line_with(log: &str, what: &str) -> String {
@@ -113,10 +117,7 @@ fn start_up_lines_say_how_lode_is_set_up() {
         "max_streams_per_user=10000".into(),
         "max_entries_limit_per_query=5000".into(),
     ] {
-        assert!(
-            setup.contains(want.as_str()),
-            "{want:?} missing from {setup}"
-        );
+        assert_has(&setup, &want);
     }
     assert!(
         dir.path().join("data").join("MANIFEST.json").exists()
@@ -153,10 +154,7 @@ fn start_up_lines_say_how_lode_is_set_up() {
         "max_query_length=1d".into(),
         "max_streams_per_user=500".into(),
     ] {
-        assert!(
-            setup.contains(want.as_str()),
-            "{want:?} missing from {setup}"
-        );
+        assert_has(&setup, &want);
     }
     assert!(
         log.contains("effective configuration"),

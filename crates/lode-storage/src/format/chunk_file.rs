@@ -451,6 +451,15 @@ pub(crate) mod tests {
         StoredLabels::new([("app", a)])
     }
 
+    fn assert_streams_a_b(f: &ChunkFile) {
+        let streams: Vec<LabelSet> = f.streams.iter().map(|l| l.to_label_set()).collect();
+        let want: Vec<LabelSet> = vec![labels("a"), labels("b")]
+            .into_iter()
+            .map(LabelSet::from_pairs)
+            .collect();
+        assert_eq!(streams, want);
+    }
+
     #[test]
     fn write_then_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -463,12 +472,7 @@ pub(crate) mod tests {
         w.add_block(s1, b"second", 3, 9, 1, 4).unwrap();
         w.finish().unwrap();
         let f = ChunkFile::open(&p, 1).unwrap();
-        let streams: Vec<LabelSet> = f.streams.iter().map(|l| l.to_label_set()).collect();
-        let want: Vec<LabelSet> = vec![labels("a"), labels("b")]
-            .into_iter()
-            .map(LabelSet::from_pairs)
-            .collect();
-        assert_eq!(streams, want);
+        assert_streams_a_b(&f);
         assert_eq!(f.blocks.len(), 2);
         assert_eq!(f.read_block(1).unwrap(), b"second");
         assert_eq!(f.blocks[0].max_ts, 5);
@@ -617,12 +621,7 @@ pub(crate) mod tests {
             ],
         );
         let f = ChunkFile::open(&p, 1).unwrap();
-        let streams: Vec<LabelSet> = f.streams.iter().map(|l| l.to_label_set()).collect();
-        let want: Vec<LabelSet> = vec![labels("a"), labels("b")]
-            .into_iter()
-            .map(LabelSet::from_pairs)
-            .collect();
-        assert_eq!(streams, want);
+        assert_streams_a_b(&f);
         assert_eq!(f.read_block(0).unwrap(), b"first");
         assert_eq!(f.read_block(1).unwrap(), b"second");
         assert_eq!(f.blocks[1].min_ts, 3);
