@@ -282,3 +282,53 @@ fn extreme_ranges_and_steps_are_refused_not_wrapped() {
     let v = s.query_logs(None, QUERY, ts - SEC, ts + SEC, 10, "forward");
     assert_eq!(common::flatten(&v).len(), 1);
 }
+
+/// Eight concurrent decompression bombs (gzip bodies of ~0.5 MB that
+/// inflate to 500 MB each): every one is refused — 413 once it passes the
+/// per-request cap or the shared budget (`distributor.max_inflight_push_bytes`),
+/// 503 while others hold the budget — the server keeps answering `/ready`,
+/// and an ordinary push afterwards is stored. Loki's limit is on the
+/// decompressed size (413 `request body too large`).
+#[test]
+fn concurrent_decompression_bombs_are_refused_within_a_shared_budget() {
+    use std::io::Write;
+    let s = Server::start_with_config(Some("distributor:\n  max_inflight_push_bytes: 64MiB\n"));
+    let bomb = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..500 {
+            e.write_all(&zeros).unwrap();
+        }
+        e.finish().unwrap()
+    };
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let bomb = std::sync::Arc::new(bomb);
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, bomb) = (&s, bomb.clone());
+                sc.spawn(move || {
+                    s.push_raw(None, "application/json", Some("gzip"), &bomb)
+                        .status
+                })
+            })
+            .collect();
+        // Meanwhile the server answers.
+        let r = s.get("/ready");
+        assert_eq!(r.status, 200);
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|st| *st == 413 || *st == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&413), "{statuses:?}");
+    let ts = common::base_ts(Duration::from_secs(60));
+    let r = s.push_json_gzip(
+        None,
+        &[PushStream::new(QUERY, vec![Entry::new(ts, "after")])],
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let v = s.query_logs(None, QUERY, ts - SEC, ts + SEC, 10, "forward");
+    assert_eq!(common::flatten(&v).len(), 1);
+}

@@ -11,6 +11,9 @@ pub enum ProtoError {
     UnsupportedEncoding(String),
     #[error("request body too large: decompressed size exceeds the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// Other pushes hold the decompression budget right now.
+    #[error("server busy: pushes being decoded hold the decompression budget of {limit} bytes; retry later")]
+    Busy { limit: usize },
     /// Text of Go's snappy package (`snappy: corrupt input`, ...).
     #[error("{0}")]
     Snappy(&'static str),
@@ -47,6 +50,7 @@ impl ProtoError {
     pub fn status(&self) -> u16 {
         match self {
             Self::TooLarge { .. } => 413,
+            Self::Busy { .. } => 503,
             Self::NoOrgId => 401,
             _ => 400,
         }

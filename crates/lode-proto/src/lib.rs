@@ -14,9 +14,13 @@ mod quote;
 mod tenant;
 pub mod wire;
 
+pub use decode::budget::{
+    set_push_budget, PushBudget, Reservation, DEFAULT_PUSH_BUDGET_BYTES, PUSH_BUDGET,
+};
 pub use decode::{
     decode_body, decode_body_with, decode_json, decode_legacy_json, decode_protobuf,
-    decode_protobuf_with, parse_rfc3339_nanos, DecodeOptions, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    decode_protobuf_with, inflate, parse_rfc3339_nanos, DecodeOptions, Inflate,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
 };
 pub use enrich::{detect_level, enrich};
 pub use error::ProtoError;

@@ -74,6 +74,7 @@ impl From<lode_proto::ProtoError> for ApiError {
     fn from(e: lode_proto::ProtoError) -> ApiError {
         match e.status() {
             413 => ApiError::TooLarge(e.to_string()),
+            503 => ApiError::Unavailable(e.to_string()),
             _ => ApiError::BadRequest(e.to_string()),
         }
     }

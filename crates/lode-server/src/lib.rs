@@ -118,6 +118,9 @@ pub async fn serve_on(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let opts = config.store_options();
     let limits = config.limits();
+    lode_proto::set_push_budget(
+        usize::try_from(config.distributor.max_inflight_push_bytes.0).unwrap_or(usize::MAX),
+    );
     let store = tokio::task::spawn_blocking(move || Store::open(opts, limits)).await??;
     let state = Arc::new(AppState {
         store: Arc::new(store),

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use super::budget::Reservation;
 use super::{json::decode_json, protobuf::decode_protobuf_with};
 use crate::error::ProtoError;
 use crate::PushRequest;
@@ -51,24 +52,17 @@ pub fn decode_body_with(
     content_encoding: Option<&str>,
     body: &[u8],
 ) -> Result<PushRequest, ProtoError> {
+    // Held until the request is decoded: what decompression produced.
     let inflated;
     let body = match content_encoding.unwrap_or("") {
         "" | "snappy" => body,
         "gzip" => {
-            inflated = read_capped(
-                flate2::read::MultiGzDecoder::new(body),
-                opts.max_decompressed_bytes,
-                "gzip",
-            )?;
-            &inflated[..]
+            inflated = inflate(Inflate::Gzip, body, opts.max_decompressed_bytes)?;
+            &inflated.0[..]
         }
         "deflate" => {
-            inflated = read_capped(
-                flate2::read::DeflateDecoder::new(body),
-                opts.max_decompressed_bytes,
-                "flate",
-            )?;
-            &inflated[..]
+            inflated = inflate(Inflate::RawDeflate, body, opts.max_decompressed_bytes)?;
+            &inflated.0[..]
         }
         other => return Err(ProtoError::UnsupportedEncoding(other.to_owned())),
     };
@@ -84,6 +78,48 @@ pub fn decode_body_with(
     }
 }
 
+/// HTTP body compressions. Loki's push handler reads `deflate` as raw
+/// DEFLATE (Go's `compress/flate`); OTLP/HTTP receivers read it as zlib
+/// (RFC 9110's meaning): both exist, and the caller says which it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inflate {
+    Gzip,
+    RawDeflate,
+    Zlib,
+}
+
+/// Undoes an HTTP body compression within `limit` decompressed bytes and
+/// the process-wide push budget; the reservation must live as long as the
+/// bytes do.
+pub fn inflate(
+    kind: Inflate,
+    body: &[u8],
+    limit: usize,
+) -> Result<(Vec<u8>, Reservation), ProtoError> {
+    let mut held = Reservation::default();
+    let out = match kind {
+        Inflate::Gzip => read_capped(
+            flate2::read::MultiGzDecoder::new(body),
+            limit,
+            "gzip",
+            &mut held,
+        ),
+        Inflate::RawDeflate => read_capped(
+            flate2::read::DeflateDecoder::new(body),
+            limit,
+            "flate",
+            &mut held,
+        ),
+        Inflate::Zlib => read_capped(
+            flate2::read::ZlibDecoder::new(body),
+            limit,
+            "zlib",
+            &mut held,
+        ),
+    }?;
+    Ok((out, held))
+}
+
 fn is_json(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
     let media = ct.split(';').next().unwrap_or("").trim();
@@ -91,21 +127,42 @@ fn is_json(content_type: Option<&str>) -> bool {
 }
 
 /// Reads at most `limit` bytes; one byte more means the body is too large.
-/// Growth is driven by actual output, never by a length field on the wire.
+/// Growth is driven by actual output, never by a length field on the wire,
+/// in steps reserved from the shared budget first (no doubling: a body one
+/// byte over a power of two must not take twice its size).
 fn read_capped(
-    reader: impl Read,
+    mut reader: impl Read,
     limit: usize,
     encoding: &'static str,
+    held: &mut Reservation,
 ) -> Result<Vec<u8>, ProtoError> {
-    let mut out = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| ProtoError::Decompress {
-            encoding,
-            reason: e.to_string(),
-        })?;
+    const STEP: usize = 256 << 10;
+    let mut out: Vec<u8> = Vec::new();
+    let mut filled = 0usize;
+    loop {
+        if filled == out.len() {
+            if out.len() > limit {
+                return Err(ProtoError::TooLarge { limit });
+            }
+            let step = STEP
+                .max(out.len() / 4)
+                .min(limit + 1 - out.len().min(limit));
+            held.grow(step)?;
+            out.resize(out.len() + step.max(1), 0);
+        }
+        match reader.read(&mut out[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(ProtoError::Decompress {
+                    encoding,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    out.truncate(filled);
     if out.len() > limit {
         return Err(ProtoError::TooLarge { limit });
     }

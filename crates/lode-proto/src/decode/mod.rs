@@ -2,13 +2,16 @@
 //! the content-type / content-encoding dispatch in front of them.
 
 mod body;
+pub mod budget;
 mod json;
 mod legacy_json;
 mod protobuf;
 mod push_wire;
 mod rfc3339;
 
-pub use body::{decode_body, decode_body_with, DecodeOptions, DEFAULT_MAX_DECOMPRESSED_BYTES};
+pub use body::{
+    decode_body, decode_body_with, inflate, DecodeOptions, Inflate, DEFAULT_MAX_DECOMPRESSED_BYTES,
+};
 pub use json::decode_json;
 pub use legacy_json::decode_legacy_json;
 pub use protobuf::{decode_protobuf, decode_protobuf_with};

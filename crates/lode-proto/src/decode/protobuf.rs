@@ -35,6 +35,10 @@ pub fn decode_protobuf_with(opts: DecodeOptions, body: &[u8]) -> Result<PushRequ
     {
         return Err(ProtoError::Snappy("snappy: corrupt input"));
     }
+    // Held until the request is decoded (the decompressed bytes live until
+    // then, in the per-thread buffer).
+    let mut held = super::budget::Reservation::default();
+    held.grow(len)?;
     SNAPPY_OUT.with_borrow_mut(|raw| {
         // Reused per thread: a fresh zeroed buffer per push showed in
         // profiles as page faults.

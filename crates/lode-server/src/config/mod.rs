@@ -186,6 +186,26 @@ pub struct Config {
     pub runtime_config: RuntimeConfig,
     pub ingester: IngesterConfig,
     pub querier: QuerierConfig,
+    pub distributor: DistributorConfig,
+}
+
+/// Push-side settings that Loki does not have under these names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributorConfig {
+    /// Decompressed bytes all pushes being decoded may hold at once (a
+    /// push larger than this alone is refused with 413; one that does not
+    /// fit while others hold the budget with 503, which shippers retry).
+    /// `0` disables it.
+    pub max_inflight_push_bytes: Size,
+}
+
+impl Default for DistributorConfig {
+    fn default() -> Self {
+        DistributorConfig {
+            max_inflight_push_bytes: Size(lode_proto::DEFAULT_PUSH_BUDGET_BYTES as u64),
+        }
+    }
 }
 
 /// Loki's `querier` keys that mean the same in Lode.
@@ -576,6 +596,13 @@ impl Config {
         }
         if s.flush_interval.0 < Duration::from_secs(1) {
             return bad("storage.flush_interval", "must be at least 1s");
+        }
+        let b = self.distributor.max_inflight_push_bytes.0;
+        if b != 0 && b < 1 << 20 {
+            return bad(
+                "distributor.max_inflight_push_bytes",
+                "must be 0 (off) or at least 1MiB",
+            );
         }
         if self.ingester.chunk_idle_period.0 < Duration::from_secs(1) {
             return bad("ingester.chunk_idle_period", "must be at least 1s");

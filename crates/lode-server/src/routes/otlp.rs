@@ -10,11 +10,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use std::io::Read;
 use tokio::sync::oneshot;
 
 /// Decompressed OTLP bodies above this are refused with 413.
-const MAX_DECOMPRESSED: u64 = 512 << 20;
+const MAX_DECOMPRESSED: usize = 512 << 20;
 
 fn otlp_error(status: StatusCode, msg: &str, json: bool) -> Response {
     // gRPC codes: INVALID_ARGUMENT 3, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.
@@ -48,27 +47,26 @@ fn from_api(e: &ApiError, json: bool) -> Response {
     otlp_error(status, &e.to_string(), json)
 }
 
-fn decompress(encoding: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::new();
-    let read = match encoding {
-        "" | "identity" => return Ok(body.to_vec()),
-        "gzip" => flate2::read::MultiGzDecoder::new(body)
-            .take(MAX_DECOMPRESSED + 1)
-            .read_to_end(&mut out),
-        "deflate" => flate2::read::ZlibDecoder::new(body)
-            .take(MAX_DECOMPRESSED + 1)
-            .read_to_end(&mut out),
+/// The decompressed body (borrowed when it was not compressed) and its
+/// share of the push budget.
+fn decompress<'a>(
+    encoding: &str,
+    body: &'a [u8],
+) -> Result<(std::borrow::Cow<'a, [u8]>, Option<lode_proto::Reservation>), ApiError> {
+    use lode_proto::Inflate;
+    let kind = match encoding {
+        "" | "identity" => return Ok((std::borrow::Cow::Borrowed(body), None)),
+        "gzip" => Inflate::Gzip,
+        // OTLP/HTTP's deflate is zlib (the collector's receivers read it so).
+        "deflate" => Inflate::Zlib,
         other => {
             return Err(ApiError::BadRequest(format!(
                 "Content-Encoding \"{other}\" not supported"
             )));
         }
     };
-    read.map_err(|e| ApiError::BadRequest(format!("{encoding}: {e}")))?;
-    if out.len() as u64 > MAX_DECOMPRESSED {
-        return Err(ApiError::TooLarge("request body too large".into()));
-    }
-    Ok(out)
+    let (out, held) = lode_proto::inflate(kind, body, MAX_DECOMPRESSED)?;
+    Ok((std::borrow::Cow::Owned(out), Some(held)))
 }
 
 pub async fn otlp_logs(
@@ -100,7 +98,7 @@ pub async fn otlp_logs(
         .unwrap_or("")
         .to_ascii_lowercase();
     let decoded = tokio::task::spawn_blocking(move || {
-        let raw = decompress(&ce, &body)?;
+        let (raw, _held) = decompress(&ce, &body)?;
         let req = if json {
             lode_proto::otlp::decode_json_request(&raw)
         } else {
