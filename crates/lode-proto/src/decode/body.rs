@@ -99,19 +99,19 @@ pub fn inflate(
     let mut held = Reservation::default();
     let out = match kind {
         Inflate::Gzip => read_capped(
-            flate2::read::MultiGzDecoder::new(body),
+            || flate2::read::MultiGzDecoder::new(body),
             limit,
             "gzip",
             &mut held,
         ),
         Inflate::RawDeflate => read_capped(
-            flate2::read::DeflateDecoder::new(body),
+            || flate2::read::DeflateDecoder::new(body),
             limit,
             "flate",
             &mut held,
         ),
         Inflate::Zlib => read_capped(
-            flate2::read::ZlibDecoder::new(body),
+            || flate2::read::ZlibDecoder::new(body),
             limit,
             "zlib",
             &mut held,
@@ -126,46 +126,32 @@ fn is_json(content_type: Option<&str>) -> bool {
     media.eq_ignore_ascii_case("application/json")
 }
 
-/// Reads at most `limit` bytes; one byte more means the body is too large.
-/// Growth is driven by actual output, never by a length field on the wire,
-/// in steps reserved from the shared budget first (no doubling: a body one
-/// byte over a power of two must not take twice its size).
-fn read_capped(
-    mut reader: impl Read,
+/// Decompresses at most `limit` bytes; one byte more means the body is too
+/// large. Two passes: the first only counts (a 64 KiB scratch buffer), so a
+/// bomb is refused having allocated nothing, and the second fills a buffer
+/// of exactly the counted size, reserved from the shared budget first (a
+/// growing buffer peaks at about twice its size while it is moved).
+fn read_capped<R: Read>(
+    make: impl Fn() -> R,
     limit: usize,
     encoding: &'static str,
     held: &mut Reservation,
 ) -> Result<Vec<u8>, ProtoError> {
-    const STEP: usize = 256 << 10;
-    let mut out: Vec<u8> = Vec::new();
-    let mut filled = 0usize;
-    loop {
-        if filled == out.len() {
-            if out.len() > limit {
-                return Err(ProtoError::TooLarge { limit });
-            }
-            let step = STEP
-                .max(out.len() / 4)
-                .min(limit + 1 - out.len().min(limit));
-            held.grow(step)?;
-            out.resize(out.len() + step.max(1), 0);
-        }
-        match reader.read(&mut out[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(ProtoError::Decompress {
-                    encoding,
-                    reason: e.to_string(),
-                })
-            }
-        }
-    }
-    out.truncate(filled);
-    if out.len() > limit {
+    let err = |e: std::io::Error| ProtoError::Decompress {
+        encoding,
+        reason: e.to_string(),
+    };
+    // More than the whole budget can never be granted: stop counting there.
+    let limit = limit.min(held.ceiling());
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let counted = std::io::copy(&mut make().take(cap), &mut std::io::sink()).map_err(err)?;
+    if counted > limit as u64 {
         return Err(ProtoError::TooLarge { limit });
     }
+    let n = counted as usize;
+    held.grow(n)?;
+    let mut out = Vec::with_capacity(n);
+    make().take(counted).read_to_end(&mut out).map_err(err)?;
     Ok(out)
 }
 

@@ -67,6 +67,15 @@ impl Default for Reservation {
 }
 
 impl Reservation {
+    /// The most one request can ever be granted (the budget's limit;
+    /// `usize::MAX` when the budget is off).
+    pub fn ceiling(&self) -> usize {
+        match self.budget.limit.load(Ordering::Relaxed) {
+            0 => usize::MAX,
+            l => l,
+        }
+    }
+
     /// Reserves `more` bytes on top of what this request holds.
     pub fn grow(&mut self, more: usize) -> Result<(), ProtoError> {
         let b = self.budget;
