@@ -135,7 +135,14 @@ async fn fields_of_request(state: SharedState, req: ApiRequest) -> ApiResult<(Fi
     } = req;
     let (start, end) = time_range(&p)?;
     let log = log_query_param(&p)?;
-    let line_limit = usize_param(&p, &["line_limit"], 1000)?;
+    // The lines read are bounded like a log query's entries: any number
+    // a client sends would otherwise be read and held.
+    let max_lines = state
+        .store
+        .limits_for(&tenant)
+        .max_entries_limit_per_query
+        .max(1);
+    let line_limit = usize_param(&p, &["line_limit"], 1000)?.min(max_lines);
     let limit = usize_param(&p, &["limit", "field_limit"], 1000)?;
     let fields = tokio::task::spawn_blocking(move || {
         collect_fields(&state, &tenant, &log, start, end, line_limit)
