@@ -427,3 +427,39 @@ fn civil(days: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
+
+/// `detected_fields` reads at most `max_entries_limit_per_query` lines,
+/// whatever `line_limit` a client sends (the cardinality of a per-line
+/// unique field shows how many were read).
+#[test]
+fn detected_fields_line_limit_is_bounded() {
+    let srv = Server::start_with_config(Some("limits_config:\n  max_entries_limit_per_query: 5\n"));
+    let t0 = base_ts(Duration::from_secs(600));
+    let lines: Vec<Entry> = (0..20)
+        .map(|i| Entry::new(t0 + i * SEC, format!("level=info req=r{i}")))
+        .collect();
+    let r = srv.push_proto(None, &[PushStream::new(r#"{app="many"}"#, lines)]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (start, end) = (ns(t0 - SEC), ns(t0 + 30 * SEC));
+    let cardinality = |line_limit: &str| {
+        let df = srv.get_json(
+            "/loki/api/v1/detected_fields",
+            &[
+                ("query", r#"{app="many"}"#),
+                ("start", &start),
+                ("end", &end),
+                ("line_limit", line_limit),
+            ],
+            &[],
+        );
+        df["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["label"] == "req")
+            .unwrap_or_else(|| panic!("req missing: {df}"))["cardinality"]
+            .clone()
+    };
+    assert_eq!(cardinality("3"), 3);
+    assert_eq!(cardinality("1000000000"), 5);
+}
