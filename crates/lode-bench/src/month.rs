@@ -166,7 +166,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The streams of day `d` and their lines: `(namespace, labels, timestamps)`.
+/// One simulated day: its push bodies and how many lines they hold.
 struct Day {
     bodies: Vec<Vec<u8>>,
     lines: u64,

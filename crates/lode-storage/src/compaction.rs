@@ -298,8 +298,10 @@ impl Inner {
         let mut inputs: BTreeMap<u64, Arc<ChunkFile>> = BTreeMap::new();
         let mut small: BTreeMap<i64, Vec<Arc<ChunkFile>>> = BTreeMap::new();
         let mut written_periods: HashSet<i64> = HashSet::new();
+        // Planned once per file: the inputs are written from these plans.
+        let mut plans: HashMap<u64, Vec<StreamPlan>> = HashMap::new();
         for f in files.values() {
-            let plan = plan_streams(f);
+            let plan = plans.entry(f.id).or_insert_with(|| plan_streams(f));
             let mut periods = HashSet::new();
             let (mut expired, mut total) = (0u64, 0u64);
             let mut deleted = false;
@@ -313,8 +315,7 @@ impl Inner {
                 periods.insert(period_of(b.min_ts));
                 deleted |= d.iter().any(|d| d.overlaps(b.min_ts, b.max_ts));
             }
-            let expire =
-                expired > 0 && (f.size < MERGE_BELOW || expired * 4 >= total || expired == total);
+            let expire = expired > 0 && (f.size < MERGE_BELOW || expired * 4 >= total);
             if deleted || expire || periods.len() > 1 {
                 written_periods.extend(periods);
                 inputs.insert(f.id, f.clone());
@@ -333,17 +334,15 @@ impl Inner {
             return Ok(None);
         }
         let inputs: Vec<Arc<ChunkFile>> = inputs.into_values().collect();
+        let plans: Vec<Vec<StreamPlan>> = inputs
+            .iter()
+            .map(|f| plans.remove(&f.id).unwrap_or_else(|| plan_streams(f)))
+            .collect();
         let dir = tenant_dir(&self.opts.data_dir, tenant);
         fs::create_dir_all(&dir).map_err(|e| StorageError::from_io("creating tenant dir", e))?;
         let mut outputs = Vec::new();
-        let written = self.write_outputs(
-            tenant,
-            &inputs,
-            &plan_streams,
-            next_file_id,
-            &mut outputs,
-            report,
-        );
+        let written =
+            self.write_outputs(tenant, &inputs, &plans, next_file_id, &mut outputs, report);
         if let Err(e) = written {
             for (_, p) in &outputs {
                 let _ = fs::remove_file(p);
@@ -367,14 +366,13 @@ impl Inner {
         &self,
         tenant: &str,
         inputs: &[Arc<ChunkFile>],
-        plan_streams: &dyn Fn(&ChunkFile) -> Vec<StreamPlan>,
+        plans: &[Vec<StreamPlan>],
         next_file_id: &mut u64,
         outputs: &mut Vec<(u64, PathBuf)>,
         report: &mut CompactionReport,
     ) -> Result<()> {
-        let plans: Vec<Vec<StreamPlan>> = inputs.iter().map(|f| plan_streams(f)).collect();
         // Period → its blocks in creation order (file id, then position).
-        let mut by_period: BTreeMap<i64, Vec<(usize, usize)>> = BTreeMap::new();
+        let mut by_period: BTreeMap<i64, Vec<BlockAt>> = BTreeMap::new();
         for (fi, f) in inputs.iter().enumerate() {
             for (i, b) in f.blocks.iter().enumerate() {
                 if b.max_ts < plans[fi][b.stream as usize].0 {
@@ -594,8 +592,9 @@ impl Inner {
                 .min()
                 .unwrap_or(i64::MAX);
         }
-        t.rebuild_periods();
+        // Ids change when streams go: the periods are rebuilt after.
         let gone = t.remove_empty_streams();
+        t.rebuild_periods();
         if gone > 0 {
             tracing::debug!(tenant = %r.tenant, streams = gone, "streams past retention forgotten");
         }

@@ -336,13 +336,6 @@ impl Inner {
     ) {
         let mut buf = Vec::with_capacity(1 << 20);
         let mut poisoned = false;
-        let rotate = |wal: &mut WalWriter, next_seq: u64| {
-            if !wal.is_empty() {
-                if let Err(e) = wal.rotate(next_seq) {
-                    tracing::error!(error = %e, "rotating the write-ahead log failed");
-                }
-            }
-        };
         while let Ok(first) = rx.recv() {
             let mut batch = Vec::new();
             let mut rotated = Vec::new();
@@ -357,8 +350,10 @@ impl Inner {
                     Err(_) => break,
                 }
             }
-            if !rotated.is_empty() {
-                rotate(&mut wal, next_seq);
+            if !rotated.is_empty() && !wal.is_empty() {
+                if let Err(e) = wal.rotate(next_seq) {
+                    tracing::error!(error = %e, "rotating the write-ahead log failed");
+                }
             }
             for done in rotated {
                 let _ = done.send(());
@@ -1058,14 +1053,8 @@ fn refuse_without_manifest(data: &Path) -> Result<()> {
     if data.join(crate::format::manifest::MANIFEST).exists() {
         return Ok(());
     }
-    let chunks = fs::read_dir(data.join("tenants"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|d| fs::read_dir(d.path()).ok())
-        .flatten()
-        .flatten()
-        .filter(|f| f.path().extension().and_then(|e| e.to_str()) == Some("chunk"))
+    let chunks = tenant_files(&data.join("tenants"))
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("chunk"))
         .count();
     if chunks == 0 {
         return Ok(());
@@ -1082,23 +1071,27 @@ fn refuse_without_manifest(data: &Path) -> Result<()> {
 /// Deletes chunk files that no manifest lists: leftovers of a flush or
 /// compaction interrupted before its manifest was written.
 fn remove_orphans(tenants: &Path, live: &std::collections::HashSet<PathBuf>) -> Result<()> {
-    let Ok(rd) = fs::read_dir(tenants) else {
-        return Ok(());
-    };
-    for d in rd.flatten() {
-        let Ok(files) = fs::read_dir(d.path()) else {
-            continue;
-        };
-        for f in files.flatten() {
-            let p = f.path();
-            let ext = p.extension().and_then(|e| e.to_str());
-            if matches!(ext, Some("chunk") | Some("tmp")) && !live.contains(&p) {
-                tracing::info!(file = %p.display(), "removing unreferenced chunk file");
-                fs::remove_file(&p)?;
-            }
+    for p in tenant_files(tenants) {
+        let ext = p.extension().and_then(|e| e.to_str());
+        if matches!(ext, Some("chunk") | Some("tmp")) && !live.contains(&p) {
+            tracing::info!(file = %p.display(), "removing unreferenced chunk file");
+            fs::remove_file(&p)?;
         }
     }
     Ok(())
+}
+
+/// Every file in the tenant directories under `tenants` (unreadable
+/// directories are passed over).
+fn tenant_files(tenants: &Path) -> impl Iterator<Item = PathBuf> {
+    fs::read_dir(tenants)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| fs::read_dir(d.path()).ok())
+        .flatten()
+        .flatten()
+        .map(|f| f.path())
 }
 
 #[cfg(test)]

@@ -92,10 +92,6 @@ impl StoredLabels {
         None
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
     /// A `LabelSet` with the same pairs (for answers and pipelines).
     pub fn to_label_set(&self) -> LabelSet {
         LabelSet::from_sorted_unchecked(

@@ -10,7 +10,6 @@ use crate::stored_labels::{hash_pairs, StoredLabels};
 use lode_logql::LabelSet;
 use lode_proto::Entry;
 use std::borrow::Cow;
-
 use std::sync::Arc;
 
 /// A block of no entries: what a quarantined block reads as.
@@ -353,7 +352,7 @@ impl Tenant {
     /// Streams whose last entry arrived before `now - idle` stop counting
     /// against the stream limit. Runs at most every `every` ns.
     pub fn sweep_idle(&mut self, now: i64, idle: i64, every: i64) {
-        if now.saturating_sub(self.last_sweep) < every && self.last_sweep != 0 {
+        if !self.sweep_due(now, every) {
             return;
         }
         self.last_sweep = now;
@@ -410,22 +409,15 @@ impl Tenant {
     }
 
     /// Removes the streams nothing is left of (all their blocks expired or
-    /// deleted), renumbering the rest; rebuilds the label index and the
-    /// periods. Returns how many went. Callers hold the flush lock, so no
-    /// flush holds stream ids across this.
+    /// deleted), renumbering the rest, and rebuilds the label index; the
+    /// caller rebuilds the periods (`rebuild_periods`) after it. Returns how
+    /// many went. Callers hold the flush lock, so no flush holds stream ids
+    /// across this.
     pub fn remove_empty_streams(&mut self) -> usize {
-        if !self.streams.iter().any(|s| s.is_empty() && !s.active) {
+        let before = self.streams.len();
+        self.streams.retain(|s| s.active || !s.is_empty());
+        if self.streams.len() == before {
             return 0;
-        }
-        let old = std::mem::take(&mut self.streams);
-        let before = old.len();
-        let mut remap = vec![u32::MAX; before];
-        for (i, s) in old.into_iter().enumerate() {
-            if s.is_empty() && !s.active {
-                continue;
-            }
-            remap[i] = self.streams.len() as u32;
-            self.streams.push(s);
         }
         self.by_labels.clear();
         self.index = LabelIndex::default();
@@ -433,8 +425,7 @@ impl Tenant {
             self.index.add(i as u32, self.streams[i].labels.iter());
             self.insert_id(i as u32);
         }
-        self.rebuild_periods();
-        self.active_streams = self.streams.iter().filter(|s| s.active).count();
+        // Only inactive streams went: `active_streams` is unchanged.
         before - self.streams.len()
     }
 

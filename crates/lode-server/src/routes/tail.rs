@@ -181,7 +181,7 @@ impl Drop for Subscription {
 fn subscribe(
     state: &SharedState,
     req: &TailRequest,
-    tx: mpsc::Sender<Batch>,
+    tx: mpsc::Sender<(Batch, usize)>,
     dropped: Arc<Mutex<Vec<(LabelSet, i64)>>>,
     queued: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<Subscription, String> {
@@ -204,16 +204,21 @@ fn subscribe(
             }
             use std::sync::atomic::Ordering;
             let bytes = batch_bytes(&batch);
-            let refused = if queued.load(Ordering::Acquire) + bytes > MAX_QUEUED_BYTES {
+            // Counted before it is sent, so the receiver never subtracts
+            // bytes not yet added; the size travels with the batch.
+            let refused = if queued.fetch_add(bytes, Ordering::AcqRel) + bytes > MAX_QUEUED_BYTES {
+                queued.fetch_sub(bytes, Ordering::AcqRel);
                 Some(batch)
             } else {
-                match tx.try_send(batch) {
-                    Ok(()) => {
-                        queued.fetch_add(bytes, Ordering::AcqRel);
-                        None
+                match tx.try_send((batch, bytes)) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        queued.fetch_sub(bytes, Ordering::AcqRel);
+                        match e {
+                            mpsc::error::TrySendError::Full((b, _)) => Some(b),
+                            mpsc::error::TrySendError::Closed(_) => None,
+                        }
                     }
-                    Err(mpsc::error::TrySendError::Full(b)) => Some(b),
-                    Err(mpsc::error::TrySendError::Closed(_)) => None,
                 }
             };
             if let Some(b) = refused {
@@ -309,7 +314,7 @@ fn line_key(labels: &LabelSet, ts: i64, line: &str) -> (String, i64, String) {
 }
 
 async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Result<(), String> {
-    let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
+    let (tx, mut rx) = mpsc::channel::<(Batch, usize)>(CHANNEL_BATCHES);
     let dropped = Arc::new(Mutex::new(Vec::new()));
     let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     // Subscribe before reading history so nothing falls between the two.
@@ -357,8 +362,8 @@ async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Re
     loop {
         tokio::select! {
             batch = rx.recv() => {
-                let Some(batch) = batch else { return Ok(()) };
-                queued.fetch_sub(batch_bytes(&batch), std::sync::atomic::Ordering::AcqRel);
+                let Some((batch, bytes)) = batch else { return Ok(()) };
+                queued.fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
                 let now = Instant::now();
                 for (labels, entries) in batch {
                     let mut sp = pipeline.for_stream(&labels);
