@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::CheckConfig(ref path) => match read_config(path, opts.expand_env) {
+        Command::CheckConfig(ref path) => match Config::from_file(path, opts.expand_env) {
             Ok(_) => {
                 println!("config OK: {path}");
                 ExitCode::SUCCESS
@@ -46,23 +46,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads a config file, expanding environment variables first when asked
-/// (Loki's `-config.expand-env=true`). Errors name the file.
-fn read_config(path: &str, expand: bool) -> Result<Config, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read config file {path}: {e}"))?;
-    let text = if expand {
-        lode_server::config::expand_env(&text, |k| std::env::var(k).ok())
-            .map_err(|e| format!("{path}: {e}"))?
-    } else {
-        text
-    };
-    Config::from_yaml(&text).map_err(|e| format!("{path}: {e}"))
-}
-
 fn load(opts: &Options) -> Result<Config, String> {
     let mut config = match &opts.config_file {
-        Some(p) => read_config(p, opts.expand_env)?,
+        Some(p) => Config::from_file(p, opts.expand_env).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
     if let Some(level) = &opts.log_level {

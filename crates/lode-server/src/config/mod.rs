@@ -552,6 +552,15 @@ pub enum ConfigError {
     Parse(String),
     #[error("invalid config: {key}: {msg}")]
     Invalid { key: &'static str, msg: String },
+    /// An error in a config file, naming the file.
+    #[error("{path}: {source}")]
+    InFile {
+        path: String,
+        source: Box<ConfigError>,
+    },
+    /// `${VAR:?message}` with `VAR` unset (`-config.expand-env`).
+    #[error("{0}")]
+    Env(String),
 }
 
 impl Config {
@@ -565,12 +574,24 @@ impl Config {
         Ok(c)
     }
 
-    pub fn from_file(path: &str) -> Result<Config, ConfigError> {
+    /// Reads a config file, expanding environment variables first when
+    /// `expand_env` (Loki's `-config.expand-env=true`). Errors name the file.
+    pub fn from_file(path: &str, expand_env: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_string(),
             source,
         })?;
-        Config::from_yaml(&text)
+        let in_file = |e| ConfigError::InFile {
+            path: path.to_string(),
+            source: Box::new(e),
+        };
+        let text = if expand_env {
+            self::expand_env(&text, |k| std::env::var(k).ok())
+                .map_err(|e| in_file(ConfigError::Env(e)))?
+        } else {
+            text
+        };
+        Config::from_yaml(&text).map_err(in_file)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -12,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-/// Decompressed OTLP bodies above this are refused with 413.
-const MAX_DECOMPRESSED: usize = 512 << 20;
+use super::push::MAX_DECOMPRESSED;
 
 fn otlp_error(status: StatusCode, msg: &str, json: bool) -> Response {
     // gRPC codes: INVALID_ARGUMENT 3, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
-/// Decompressed push bodies above this are refused with 413.
-const MAX_DECOMPRESSED: usize = 512 << 20;
+/// Decompressed push bodies (Loki push and OTLP) above this are refused
+/// with 413.
+pub(crate) const MAX_DECOMPRESSED: usize = 512 << 20;
 
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
