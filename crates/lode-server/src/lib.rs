@@ -3,6 +3,8 @@
 //! `error.rs`.
 
 pub mod config;
+pub mod conn;
+mod deadline_body;
 pub mod encode;
 pub mod error;
 pub mod metrics;
@@ -135,7 +137,14 @@ pub async fn serve_on(
     let st = state.clone();
     let stopping = Arc::new(tokio::sync::Notify::new());
     let notify = stopping.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let policy = conn::ConnPolicy::from_config(&state.config.server);
+    tracing::info!(
+        conn_limit = policy.limit,
+        read_timeout = ?policy.read_timeout,
+        idle_timeout = ?policy.idle_timeout,
+        "serving HTTP"
+    );
+    let server = conn::serve(listener, app, policy, async move {
         shutdown.await;
         st.ready.store(false, Ordering::Release);
         tracing::info!("shutting down: draining requests and flushing");

@@ -255,6 +255,20 @@ pub struct ServerConfig {
     pub http_listen_port: u16,
     pub log_level: String,
     pub graceful_shutdown_timeout: Dur,
+    /// Whole request (headers and body) must arrive within this.
+    pub http_server_read_timeout: Dur,
+    /// Request headers must arrive within this; 0 means the read timeout.
+    pub http_server_read_header_timeout: Dur,
+    /// A response write that makes no progress for this long closes the
+    /// connection (Loki's is a deadline on the whole response instead).
+    pub http_server_write_timeout: Dur,
+    /// A keep-alive connection with no request for this long is closed.
+    pub http_server_idle_timeout: Dur,
+    /// Most connections served at once; 0 picks one from the process's
+    /// file-descriptor limit. At the limit the longest-idle connection is
+    /// closed to make room, and only when every connection is busy does a
+    /// new one wait.
+    pub http_listen_conn_limit: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -485,6 +499,11 @@ impl Default for ServerConfig {
             http_listen_port: 3100,
             log_level: "info".into(),
             graceful_shutdown_timeout: Dur::secs(30),
+            http_server_read_timeout: Dur::secs(30),
+            http_server_read_header_timeout: Dur::secs(0),
+            http_server_write_timeout: Dur::secs(30),
+            http_server_idle_timeout: Dur::secs(120),
+            http_listen_conn_limit: 0,
         }
     }
 }
@@ -602,6 +621,25 @@ impl Config {
             })
         };
         self.limits_config.validate()?;
+        let srv = &self.server;
+        for (key, d) in [
+            (
+                "server.http_server_read_timeout",
+                srv.http_server_read_timeout,
+            ),
+            (
+                "server.http_server_write_timeout",
+                srv.http_server_write_timeout,
+            ),
+            (
+                "server.http_server_idle_timeout",
+                srv.http_server_idle_timeout,
+            ),
+        ] {
+            if d.0 < Duration::from_millis(100) {
+                return bad(key, "must be at least 100ms");
+            }
+        }
         if self.compactor.compaction_interval.0 < Duration::from_secs(1) {
             return bad("compactor.compaction_interval", "must be at least 1s");
         }

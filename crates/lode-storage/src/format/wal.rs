@@ -187,6 +187,54 @@ fn resync(buf: &[u8], from: usize, after: u64) -> Option<usize> {
     })
 }
 
+/// What [`scan_segment`] found in one segment's bytes.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SegmentScan {
+    /// Where the intact records end: everything after is a torn tail.
+    pub good_end: usize,
+    /// Damaged records skipped with intact records after them.
+    pub corrupt_records: u64,
+}
+
+/// Walks the records of one segment (`buf`, whose first record has
+/// sequence number `first_seq`), calling `on` with each intact record and,
+/// when damage was skipped just before it, the damaged range's offset and
+/// length. Pure over bytes, so it is also the WAL's fuzz target.
+pub fn scan_segment(
+    buf: &[u8],
+    first_seq: u64,
+    mut on: impl FnMut(Record, Option<(usize, usize)>) -> Result<()>,
+) -> Result<SegmentScan> {
+    let mut pos = 0usize;
+    let mut last = first_seq.saturating_sub(1);
+    let mut corrupt_records = 0;
+    let mut skipped = None;
+    loop {
+        if pos == buf.len() {
+            break;
+        }
+        let rec = frame_at(buf, pos).and_then(|p| decode_payload(p).ok().map(|r| (r, p.len())));
+        let Some((rec, len)) = rec else {
+            match resync(buf, pos + 1, last) {
+                Some(next) => {
+                    corrupt_records += 1;
+                    skipped = Some((pos, next - pos));
+                    pos = next;
+                    continue;
+                }
+                None => break,
+            }
+        };
+        last = last.max(rec.seq);
+        on(rec, skipped.take())?;
+        pos += 8 + len;
+    }
+    Ok(SegmentScan {
+        good_end: pos,
+        corrupt_records,
+    })
+}
+
 /// Replays every record with `seq > checkpoint` in order.
 ///
 /// A damaged record (bad CRC, impossible length, undecodable payload) with
@@ -207,39 +255,25 @@ pub fn replay(
     for (first_seq, path) in list_segments(dir)? {
         let mut buf = Vec::new();
         File::open(&path)?.read_to_end(&mut buf)?;
-        let mut pos = 0usize;
-        let mut last = first_seq.saturating_sub(1);
-        let good_end = loop {
-            if pos == buf.len() {
-                break pos;
+        let scan = scan_segment(&buf, first_seq, |rec, skipped| {
+            if let Some((offset, bytes)) = skipped {
+                tracing::error!(
+                    segment = %path.display(),
+                    offset,
+                    bytes,
+                    "damaged write-ahead log record skipped; the records after it are replayed"
+                );
             }
-            let rec =
-                frame_at(&buf, pos).and_then(|p| decode_payload(p).ok().map(|r| (r, p.len())));
-            let Some((rec, len)) = rec else {
-                match resync(&buf, pos + 1, last) {
-                    Some(next) => {
-                        stats.corrupt_records += 1;
-                        tracing::error!(
-                            segment = %path.display(),
-                            offset = pos,
-                            bytes = next - pos,
-                            "damaged write-ahead log record skipped; the records after it are replayed"
-                        );
-                        pos = next;
-                        continue;
-                    }
-                    None => break pos,
-                }
-            };
             stats.records += 1;
             stats.max_seq = stats.max_seq.max(rec.seq);
-            last = last.max(rec.seq);
             if rec.seq > checkpoint {
                 stats.applied += 1;
                 apply(rec)?;
             }
-            pos += 8 + len;
-        };
+            Ok(())
+        })?;
+        stats.corrupt_records += scan.corrupt_records;
+        let good_end = scan.good_end;
         if good_end < buf.len() {
             let cut = (buf.len() - good_end) as u64;
             let keep = path.with_extension(format!("{SEGMENT_EXT}.cut-{good_end}"));
