@@ -27,6 +27,9 @@ pub enum Error {
     /// A limit hit while executing (400).
     #[error("{0}")]
     Limit(String),
+    /// The query context stopped the query (deadline, cancel, bytes).
+    #[error(transparent)]
+    Interrupted(#[from] crate::context::Interrupt),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,6 +3,7 @@
 //! samples through the interfaces in `pipeline` and `engine`.
 
 pub mod ast;
+pub mod context;
 pub mod duration;
 pub mod engine;
 pub mod error;

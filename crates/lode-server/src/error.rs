@@ -65,6 +65,9 @@ impl From<lode_logql::Error> for ApiError {
     fn from(e: lode_logql::Error) -> ApiError {
         match e {
             lode_logql::Error::Source(m) => ApiError::Internal(m),
+            lode_logql::Error::Interrupted(i @ lode_logql::context::Interrupt::Busy { .. }) => {
+                ApiError::Unavailable(i.to_string())
+            }
             e => ApiError::BadRequest(e.to_string()),
         }
     }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod metrics;
 pub mod overrides;
 pub mod params;
+pub mod read;
 pub mod routes;
 pub mod state;
 
@@ -120,6 +121,7 @@ pub async fn serve_on(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let opts = config.store_options();
     let limits = config.limits();
+    lode_logql::context::set_inflight_limit(config.querier.max_inflight_response_bytes.0);
     lode_proto::set_push_budget(
         usize::try_from(config.distributor.max_inflight_push_bytes.0).unwrap_or(usize::MAX),
     );

@@ -56,4 +56,25 @@ impl StorageError {
     }
 }
 
+impl From<lode_logql::context::Interrupt> for StorageError {
+    fn from(i: lode_logql::context::Interrupt) -> StorageError {
+        use lode_logql::context::Interrupt;
+        match i {
+            Interrupt::Cancelled => StorageError::Cancelled,
+            Interrupt::TooLarge { .. } => StorageError::QueryLimit(i.to_string()),
+            Interrupt::Busy { .. } => StorageError::Unavailable(i.to_string()),
+        }
+    }
+}
+
+impl StorageError {
+    /// Names the damaged file in a `Corrupt` error found while parsing it.
+    pub fn at(self, path: &std::path::Path) -> StorageError {
+        match self {
+            StorageError::Corrupt(m) => StorageError::Corrupt(format!("{}: {m}", path.display())),
+            e => e,
+        }
+    }
+}
+
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -38,6 +38,8 @@ pub struct Limits {
     pub max_query_series: usize,
     pub max_entries_limit_per_query: usize,
     pub query_timeout: Duration,
+    /// Bytes one query may hold for its answer (0: no limit).
+    pub max_query_response_bytes: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +63,7 @@ impl Default for Limits {
             max_query_series: 500,
             max_entries_limit_per_query: 5000,
             query_timeout: Duration::from_secs(60),
+            max_query_response_bytes: 32 << 20,
         }
     }
 }

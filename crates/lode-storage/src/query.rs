@@ -235,6 +235,15 @@ impl Decoded {
 
 /// Heap entry; `key` orders entries so that "better" (closer to the
 /// direction's start) compares greater.
+/// Bytes one kept hit is charged to the query context: its line, its
+/// labels and a fixed overhead for the rest.
+fn hit_bytes(e: &lode_logql::pipeline::ProcessedEntry) -> u64 {
+    let labels =
+        |l: &lode_logql::LabelSet| -> usize { l.iter().map(|(k, v)| k.len() + v.len() + 8).sum() };
+    (e.line.len() + labels(&e.labels) + labels(&e.structured_metadata) + labels(&e.parsed) + 128)
+        as u64
+}
+
 struct Candidate {
     key: (i64, u32, u32, u32),
     dedup: (u32, i64, u64),
@@ -318,6 +327,9 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
             }
             let line = d.line(i);
             stats.lines += 1;
+            if stats.lines.is_multiple_of(256) || line.len() > 64 << 10 {
+                crate::cancel::check()?;
+            }
             stats.bytes += line.len() as u64;
             if searched && marks.get(i) == Some(&false) {
                 continue;
@@ -346,6 +358,10 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
                 continue;
             }
             stats.post_filter_lines += 1;
+            // What the hit holds (and about what it adds to the response):
+            // a line_format over `limit` big lines must stop at the query's
+            // byte budget, not at the machine's memory.
+            crate::cancel::charge(hit_bytes(&entry))?;
             kept.insert(dedup);
             heap.push(Reverse(Candidate {
                 key,
@@ -355,6 +371,7 @@ pub fn query_logs(tenant: &RwLock<Tenant>, q: &LogQuery<'_>) -> Result<(Vec<LogH
             if heap.len() > q.limit {
                 if let Some(Reverse(c)) = heap.pop() {
                     kept.remove(&c.dedup);
+                    crate::cancel::release(hit_bytes(&c.hit.entry));
                 }
             }
         }

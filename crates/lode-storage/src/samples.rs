@@ -254,6 +254,11 @@ fn scan_full(
         }
         run_lines.push(line);
         stats.lines += 1;
+        // A block of big lines through a heavy pipeline takes seconds: the
+        // deadline is checked within blocks too, not only between them.
+        if stats.lines.is_multiple_of(256) || line.len() > 64 << 10 {
+            crate::cancel::check().map_err(src_err)?;
+        }
         stats.bytes += line.len() as u64;
         if let Some((v, labels)) = ex.process(ts, line, d.metadata(i as usize)) {
             stats.post_filter_lines += 1;
@@ -336,7 +341,7 @@ fn in_shares<X: Send>(
                 let (a, b) = (w[0], w[1]);
                 let cancel = cancel.clone();
                 sc.spawn(move || {
-                    let _g = cancel.map(|(d, f)| crate::cancel::enter(d, f));
+                    let _g = cancel.map(crate::cancel::enter);
                     scan(&streams[a..b])
                 })
             })

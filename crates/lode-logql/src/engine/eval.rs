@@ -254,11 +254,17 @@ pub(crate) fn run(
     )?))
 }
 
+/// What one point of a result costs to hold (and about as much again to
+/// encode), charged to the query context.
+const POINT_BYTES: usize = std::mem::size_of::<Point>();
+
 /// Runs every step and gathers the points per output series.
 fn collect_matrix(root: &mut dyn Node, steps: &Steps, max_series: usize) -> Result<Vec<Series>> {
     if root.shape() == Shape::Scalar {
+        crate::context::charge((steps.count * POINT_BYTES) as u64)?;
         let mut points = Vec::with_capacity(steps.count);
         for ts in steps.iter() {
+            crate::context::check()?;
             root.advance(ts)?;
             points.push(Point {
                 ts,
@@ -274,7 +280,9 @@ fn collect_matrix(root: &mut dyn Node, steps: &Steps, max_series: usize) -> Resu
     let mut points: Vec<Vec<Point>> = Vec::new();
     let mut live = 0usize;
     for ts in steps.iter() {
+        crate::context::check()?;
         root.advance(ts)?;
+        let mut added = 0usize;
         for e in root.vector() {
             let i = e.id as usize;
             if i >= points.len() {
@@ -293,7 +301,9 @@ fn collect_matrix(root: &mut dyn Node, steps: &Steps, max_series: usize) -> Resu
                 }
             }
             points[i].push(Point { ts, value: e.value });
+            added += 1;
         }
+        crate::context::charge((added * POINT_BYTES) as u64)?;
     }
     let mut series: Vec<Series> = points
         .into_iter()

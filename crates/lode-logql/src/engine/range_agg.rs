@@ -126,6 +126,11 @@ impl Node for RangeAggNode {
         let start = end - self.spec.range;
         self.out.clear();
         for i in 0..self.series.len() {
+            // A step over 100k source series is long enough to miss a
+            // deadline by seconds if only checked per step.
+            if i % 4096 == 4095 {
+                crate::context::check()?;
+            }
             let samples = &self.series[i].samples;
             let (mut lo, mut hi) = self.cursors[i];
             while hi < samples.len() && samples[hi].ts <= end {

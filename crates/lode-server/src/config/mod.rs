@@ -215,12 +215,16 @@ pub struct QuerierConfig {
     /// Live tails (`/loki/api/v1/tail`) open at once; more are refused with
     /// 400. `0` disables the limit.
     pub max_concurrent_tail_requests: usize,
+    /// Bytes all queries in flight may hold together; a query that would
+    /// go past it fails with 503 (retry).
+    pub max_inflight_response_bytes: Size,
 }
 
 impl Default for QuerierConfig {
     fn default() -> Self {
         QuerierConfig {
             max_concurrent_tail_requests: 10,
+            max_inflight_response_bytes: Size(96 << 20),
         }
     }
 }
@@ -315,6 +319,9 @@ pub struct LimitsConfig {
     pub max_query_series: usize,
     pub max_entries_limit_per_query: usize,
     pub query_timeout: Dur,
+    /// Bytes one query may hold for its answer (kept log lines, points);
+    /// past it the query fails with 400. 0: no per-query limit.
+    pub max_query_response_bytes: Size,
     pub max_streams_per_user: usize,
     pub max_global_streams_per_user: usize,
     pub ingestion_rate_mb: f64,
@@ -446,6 +453,7 @@ impl LimitsConfig {
             max_query_series: l.max_query_series,
             max_entries_limit_per_query: l.max_entries_limit_per_query,
             query_timeout: l.query_timeout.0,
+            max_query_response_bytes: l.max_query_response_bytes.0,
         }
     }
 }
@@ -530,6 +538,7 @@ impl Default for LimitsConfig {
             max_query_series: 500,
             max_entries_limit_per_query: 5000,
             query_timeout: Dur::secs(60),
+            max_query_response_bytes: Size(32 << 20),
             max_streams_per_user: 10_000,
             max_global_streams_per_user: 10_000,
             ingestion_rate_mb: 4.0,

@@ -134,6 +134,7 @@ async fn fields_of_request(state: SharedState, req: ApiRequest) -> ApiResult<(Fi
         params: p, tenant, ..
     } = req;
     let (start, end) = time_range(&p)?;
+    crate::read::check_length(&state, &tenant, start, end)?;
     let log = log_query_param(&p)?;
     // The lines read are bounded like a log query's entries: any number
     // a client sends would otherwise be read and held.
@@ -144,11 +145,12 @@ async fn fields_of_request(state: SharedState, req: ApiRequest) -> ApiResult<(Fi
         .max(1);
     let line_limit = usize_param(&p, &["line_limit"], 1000)?.min(max_lines);
     let limit = usize_param(&p, &["limit", "field_limit"], 1000)?;
-    let fields = tokio::task::spawn_blocking(move || {
-        collect_fields(&state, &tenant, &log, start, end, line_limit)
+    let st = state.clone();
+    let tn = tenant.clone();
+    let fields = crate::read::run_read(&state, &tenant, move || {
+        collect_fields(&st, &tn, &log, start, end, line_limit)
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    .await?;
     Ok((fields, limit))
 }
 
@@ -258,9 +260,15 @@ pub async fn detected_labels(
         headers: _,
     } = req;
     let (start, end) = time_range(&p)?;
+    crate::read::check_length(&state, &tenant, start, end)?;
     let sel = selector_param(&p, "query")?;
     let selectors: Vec<_> = sel.into_iter().collect();
-    let series = state.store.series(&tenant, &selectors, start, end)?;
+    let st = state.clone();
+    let tn = tenant.clone();
+    let series = crate::read::run_read(&state, &tenant, move || {
+        Ok(st.store.series(&tn, &selectors, start, end)?)
+    })
+    .await?;
     let mut out = String::from("{\"detectedLabels\":[");
     for (i, (name, card)) in detect_labels(&series).iter().enumerate() {
         if i > 0 {

@@ -3,6 +3,7 @@
 use crate::encode::{json_str, labels_obj};
 use crate::error::{ApiError, ApiResult};
 use crate::params::time_range;
+use crate::read::{clamp_length, run_read};
 use crate::routes::query::{json_response, selector_param};
 use crate::state::{ApiRequest, SharedState};
 use axum::extract::{Path, State};
@@ -27,11 +28,16 @@ pub async fn labels(State(state): State<SharedState>, req: ApiRequest) -> ApiRes
         headers: _,
     } = req;
     let (start, end) = time_range(&p)?;
+    let start = clamp_length(&state, &tenant, start, end);
     let sel = selector_param(&p, "query")?;
-    let names = state
-        .store
-        .label_names(&tenant, sel.as_deref(), start, end)?;
-    Ok(json_response(string_list(&names)))
+    let st = state.clone();
+    let tn = tenant.clone();
+    let body = run_read(&state, &tenant, move || {
+        let names = st.store.label_names(&tn, sel.as_deref(), start, end)?;
+        Ok(string_list(&names))
+    })
+    .await?;
+    Ok(json_response(body))
 }
 
 pub async fn label_values(
@@ -45,11 +51,18 @@ pub async fn label_values(
         headers: _,
     } = req;
     let (start, end) = time_range(&p)?;
+    let start = clamp_length(&state, &tenant, start, end);
     let sel = selector_param(&p, "query")?;
-    let values = state
-        .store
-        .label_values(&tenant, &name, sel.as_deref(), start, end)?;
-    Ok(json_response(string_list(&values)))
+    let st = state.clone();
+    let tn = tenant.clone();
+    let body = run_read(&state, &tenant, move || {
+        let values = st
+            .store
+            .label_values(&tn, &name, sel.as_deref(), start, end)?;
+        Ok(string_list(&values))
+    })
+    .await?;
+    Ok(json_response(body))
 }
 
 pub async fn series(State(state): State<SharedState>, req: ApiRequest) -> ApiResult<Response> {
@@ -59,6 +72,7 @@ pub async fn series(State(state): State<SharedState>, req: ApiRequest) -> ApiRes
         headers: _,
     } = req;
     let (start, end) = time_range(&p)?;
+    let start = clamp_length(&state, &tenant, start, end);
     let mut selectors = Vec::new();
     let mut all = false;
     for m in p.all("match[]").chain(p.all("match")) {
@@ -82,14 +96,20 @@ pub async fn series(State(state): State<SharedState>, req: ApiRequest) -> ApiRes
             "at least one match[] argument must be provided".into(),
         ));
     }
-    let series = state.store.series(&tenant, &selectors, start, end)?;
-    let mut out = String::from("{\"status\":\"success\",\"data\":[");
-    for (i, s) in series.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    let st = state.clone();
+    let tn = tenant.clone();
+    let out = run_read(&state, &tenant, move || {
+        let series = st.store.series(&tn, &selectors, start, end)?;
+        let mut out = String::from("{\"status\":\"success\",\"data\":[");
+        for (i, s) in series.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            labels_obj(&mut out, s);
         }
-        labels_obj(&mut out, s);
-    }
-    out.push_str("]}\n");
+        out.push_str("]}\n");
+        Ok(out)
+    })
+    .await?;
     Ok(json_response(out))
 }

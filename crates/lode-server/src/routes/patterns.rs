@@ -42,8 +42,10 @@ pub async fn patterns(State(state): State<SharedState>, req: ApiRequest) -> ApiR
         None => crate::params::default_step(start, end),
     };
     crate::params::check_step(start, end, step)?;
+    crate::read::check_length(&state, &tenant, start, end)?;
     let st = state.clone();
-    let mined = tokio::task::spawn_blocking(move || {
+    let tn = tenant.clone();
+    let mined = crate::read::run_read(&state, &tn, move || {
         let pipeline = LogPipeline::new(&log.pipeline)?;
         let q = LogQuery {
             matchers: &log.selector,
@@ -65,10 +67,9 @@ pub async fn patterns(State(state): State<SharedState>, req: ApiRequest) -> ApiR
                 .unwrap_or("unknown");
             miner.add(h.ts, &h.entry.line, level);
         }
-        Ok::<_, ApiError>(miner.finish())
+        Ok(miner.finish())
     })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    .await?;
     let mut out = String::from("{\"status\":\"success\",\"data\":[");
     for (i, m) in mined.iter().enumerate() {
         if i > 0 {

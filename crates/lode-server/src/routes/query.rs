@@ -3,9 +3,8 @@
 
 use crate::encode::{metric_response, streams_response};
 use crate::error::{ApiError, ApiResult};
-use crate::params::{
-    check_step, default_step, now_ns, parse_step, parse_time, span, time_range, Params,
-};
+use crate::params::{check_step, default_step, now_ns, parse_step, parse_time, time_range, Params};
+use crate::read::{charge_encoding, check_length, run_read};
 use crate::state::{categorize, params, tenant, ApiRequest, AppState, SharedState};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
@@ -66,34 +65,6 @@ fn parse_query(p: &Params) -> ApiResult<Expr> {
     Ok(lode_logql::parse(q)?)
 }
 
-/// Go's `time.Duration` printing for the limit message (`13h0m0s`).
-fn go_duration(ns: i64) -> String {
-    let total_ms = ns / 1_000_000;
-    let (h, rem) = (total_ms / 3_600_000, total_ms % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let s = rem as f64 / 1000.0;
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
-fn check_length(state: &AppState, tenant: &str, start: i64, end: i64) -> ApiResult<()> {
-    let max = crate::config::Dur(state.store.limits_for(tenant).max_query_length);
-    let max_ns = max.as_nanos_i64();
-    if max_ns > 0 && span(start, end) > max_ns {
-        return Err(ApiError::BadRequest(format!(
-            "the query time range exceeds the limit (query length: {}, limit: {})",
-            go_duration(span(start, end)),
-            max
-        )));
-    }
-    Ok(())
-}
-
 /// Compiles every log pipeline of the query so template and regex errors
 /// are 400s before any data is read.
 fn validate_pipelines(expr: &Expr) -> ApiResult<()> {
@@ -101,40 +72,6 @@ fn validate_pipelines(expr: &Expr) -> ApiResult<()> {
         LogPipeline::new(&l.pipeline)?;
     }
     Ok(())
-}
-
-/// Sets the query's cancel flag when the request ends for any reason
-/// (answered, timed out, or dropped because the client went away).
-struct CancelOnDrop(Arc<std::sync::atomic::AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Runs query work on a blocking thread under the tenant's `query_timeout`.
-/// The storage scans check the same deadline and the cancel flag, so a
-/// timed-out query stops consuming CPU and memory instead of running on.
-async fn run_blocking<T: Send + 'static>(
-    state: &AppState,
-    tenant: &str,
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    let timeout = state.store.limits_for(tenant).query_timeout;
-    let deadline = Instant::now() + timeout;
-    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let _cancel = CancelOnDrop(flag.clone());
-    let work = tokio::task::spawn_blocking(move || {
-        let _scope = lode_storage::cancel::enter(Some(deadline), flag);
-        f()
-    });
-    match tokio::time::timeout(timeout, work).await {
-        Ok(Ok(Err(_))) if Instant::now() >= deadline => Err(ApiError::timeout()),
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => Err(ApiError::Internal(e.to_string())),
-        Err(_) => Err(ApiError::timeout()),
-    }
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename the arguments
@@ -151,7 +88,7 @@ async fn log_query(
     let started = Instant::now();
     let st = state.clone();
     let tn = tenant.clone();
-    let (hits, stats) = run_blocking(&state, &tn, move || {
+    let body = run_read(&state, &tn, move || {
         let pipeline = LogPipeline::new(&log.pipeline)?;
         let q = LogQuery {
             matchers: &log.selector,
@@ -161,13 +98,13 @@ async fn log_query(
             limit,
             direction: dir,
         };
-        Ok(st.store.query_logs(&tenant, &q)?)
+        let (hits, stats) = st.store.query_logs(&tenant, &q)?;
+        charge_encoding(lode_logql::context::current().map_or(0, |c| c.used()))?;
+        let secs = started.elapsed().as_secs_f64();
+        Ok(streams_response(&hits, categorize, &stats, secs))
     })
     .await?;
-    let secs = started.elapsed().as_secs_f64();
-    Ok(json_response(streams_response(
-        &hits, categorize, &stats, secs,
-    )))
+    Ok(json_response(body))
 }
 
 async fn metric_query(
@@ -179,14 +116,17 @@ async fn metric_query(
     let started = Instant::now();
     let st = state.clone();
     let tn = tenant.clone();
-    let (value, stats) = run_blocking(&state, &tn, move || {
+    let body = run_read(&state, &tn, move || {
         let source = st.store.samples(&tenant, MAX_SOURCE_SERIES);
         let v = evaluate(&expr, &params, &source)?;
-        Ok((v, source.stats()))
+        // Points were charged as the engine made them; their text costs
+        // a few times as much.
+        charge_encoding(lode_logql::context::current().map_or(0, |c| c.used()) * 2)?;
+        let secs = started.elapsed().as_secs_f64();
+        Ok(metric_response(&v, &source.stats(), secs))
     })
     .await?;
-    let secs = started.elapsed().as_secs_f64();
-    Ok(json_response(metric_response(&value, &stats, secs)))
+    Ok(json_response(body))
 }
 
 fn observe(state: &AppState, endpoint: &str, started: Instant) {

@@ -323,7 +323,8 @@ async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Re
 
     let st = state.clone();
     let (log, tenant, start, limit) = (req.log.clone(), req.tenant.clone(), req.start, req.limit);
-    let history = tokio::task::spawn_blocking(move || {
+    let tn = tenant.clone();
+    let history = crate::read::run_read(&state, &tn, move || {
         let pipeline = LogPipeline::new(&log.pipeline)?;
         let q = LogQuery {
             matchers: &log.selector,
@@ -333,10 +334,9 @@ async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Re
             limit,
             direction: Direction::Backward,
         };
-        Ok::<_, ApiError>(st.store.query_logs(&tenant, &q)?.0)
+        Ok(st.store.query_logs(&tenant, &q)?.0)
     })
     .await
-    .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     let mut history: Vec<(i64, ProcessedEntry)> =
         history.into_iter().rev().map(|h| (h.ts, h.entry)).collect();

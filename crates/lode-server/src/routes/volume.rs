@@ -3,6 +3,7 @@
 use crate::encode::{labels_obj, sample_ts};
 use crate::error::{ApiError, ApiResult};
 use crate::params::{check_step, parse_step, time_range, Params};
+use crate::read::{check_length, run_read};
 use crate::routes::query::{json_response, selector_param};
 use crate::state::{ApiRequest, SharedState};
 use axum::extract::State;
@@ -23,8 +24,14 @@ pub async fn index_stats(State(state): State<SharedState>, req: ApiRequest) -> A
         headers: _,
     } = req;
     let (start, end) = time_range(&p)?;
+    check_length(&state, &tenant, start, end)?;
     let sel = selector_param(&p, "query")?.unwrap_or_default();
-    let s = state.store.index_stats(&tenant, &sel, start, end)?;
+    let st = state.clone();
+    let tn = tenant.clone();
+    let s = run_read(&state, &tenant, move || {
+        Ok(st.store.index_stats(&tn, &sel, start, end)?)
+    })
+    .await?;
     Ok(json_response(format!(
         "{{\"streams\":{},\"chunks\":{},\"entries\":{},\"bytes\":{}}}\n",
         s.streams, s.chunks, s.entries, s.bytes
@@ -75,6 +82,7 @@ async fn volume_common(state: SharedState, req: ApiRequest, range: bool) -> ApiR
         params: p, tenant, ..
     } = req;
     let (start, end) = time_range(&p)?;
+    check_length(&state, &tenant, start, end)?;
     let sel = selector(&p)?;
     let limit = limit(&p)?;
     let step = if range {
@@ -91,10 +99,11 @@ async fn volume_common(state: SharedState, req: ApiRequest, range: bool) -> ApiR
     }
     let g = group(&p, &sel);
     let st = state.clone();
-    let groups =
-        tokio::task::spawn_blocking(move || st.store.volume(&tenant, &sel, start, end, step, &g))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let tn = tenant.clone();
+    let groups = run_read(&state, &tenant, move || {
+        Ok(st.store.volume(&tn, &sel, start, end, step, &g)?)
+    })
+    .await?;
     let mut out = String::from("{\"status\":\"success\",\"data\":{\"resultType\":\"");
     out.push_str(if range { "matrix" } else { "vector" });
     out.push_str("\",\"result\":[");

@@ -364,8 +364,9 @@ fn cancelled_queries_stop_reading() {
         .push_sync("fake", vec![stream("a", &[(T0, "x")])])
         .unwrap();
     store.flush().unwrap();
-    let flag = Arc::new(AtomicBool::new(true));
-    let _g = crate::cancel::enter(None, flag);
+    let ctx = crate::cancel::QueryContext::new(None, 0);
+    ctx.cancel();
+    let _g = crate::cancel::enter(ctx);
     let Expr::Log(l) = lode_logql::parse(r#"{app="a"}"#).unwrap() else {
         unreachable!()
     };

@@ -44,6 +44,120 @@ pub struct BlockMeta {
 /// than one read spanning the gap.
 const FILTER_GAP: u64 = 64 << 10;
 
+/// What a chunk file's first 8 and last [`TRAILER_LEN`] bytes say.
+struct Tail {
+    footer_len: u64,
+    footer_crc: u32,
+    version: u32,
+    /// Where the block data ends and the footer begins.
+    data_end: u64,
+}
+
+impl Tail {
+    fn parse(size: u64, head: &[u8; 8], trailer: &[u8; TRAILER_LEN as usize]) -> Result<Tail> {
+        let corrupt = |m: &str| StorageError::Corrupt(m.to_string());
+        if size < HEAD_MAGIC.len() as u64 + TRAILER_LEN {
+            return Err(corrupt("file too short"));
+        }
+        if head != HEAD_MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        let mut t = Reader::new(trailer);
+        let footer_len = t.u64_le()?;
+        let footer_crc = t.u32_le()?;
+        let version = t.u32_le()?;
+        if t.take(8)? != TAIL_MAGIC {
+            return Err(corrupt("bad trailer magic (incomplete file?)"));
+        }
+        if !is_readable(version) {
+            return Err(StorageError::Version {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if footer_len > MAX_FOOTER || footer_len + TRAILER_LEN + 8 > size {
+            return Err(corrupt("bad footer length"));
+        }
+        Ok(Tail {
+            footer_len,
+            footer_crc,
+            version,
+            data_end: size - TRAILER_LEN - footer_len,
+        })
+    }
+}
+
+/// The stream table and block index in a footer whose checksum passed.
+/// Every count and range is checked against the bytes there are.
+fn parse_footer(
+    footer: &[u8],
+    version: u32,
+    data_end: u64,
+) -> Result<(Vec<std::sync::Arc<StoredLabels>>, Vec<BlockMeta>)> {
+    let corrupt = |m: &str| StorageError::Corrupt(m.to_string());
+    let mut r = Reader::new(footer);
+    let n_streams = r.uvarint()? as usize;
+    if n_streams > r.remaining() {
+        return Err(corrupt("stream count"));
+    }
+    let mut streams = Vec::with_capacity(n_streams);
+    for _ in 0..n_streams {
+        let n = r.uvarint()? as usize;
+        if n > r.remaining() {
+            return Err(corrupt("label count"));
+        }
+        let mut labels = Vec::with_capacity(n);
+        for _ in 0..n {
+            labels.push((r.str()?.to_string(), r.str()?.to_string()));
+        }
+        // Sorted and unique, whatever the writer did.
+        let set = lode_logql::LabelSet::from_pairs(labels);
+        streams.push(std::sync::Arc::new(StoredLabels::from_set(&set)));
+    }
+    let n_blocks = r.uvarint()? as usize;
+    if n_blocks > r.remaining() {
+        return Err(corrupt("block count"));
+    }
+    let mut blocks = Vec::with_capacity(n_blocks);
+    for _ in 0..n_blocks {
+        let mut b = BlockMeta {
+            stream: u32::try_from(r.uvarint()?).map_err(|_| corrupt("block stream"))?,
+            min_ts: r.ivarint()?,
+            max_ts: r.ivarint()?,
+            entries: u32::try_from(r.uvarint()?).map_err(|_| corrupt("block entries"))?,
+            line_bytes: r.uvarint()?,
+            offset: r.uvarint()?,
+            len: u32::try_from(r.uvarint()?).map_err(|_| corrupt("block length"))?,
+            crc: u32::try_from(r.uvarint()?).map_err(|_| corrupt("block checksum"))?,
+            filter_offset: 0,
+            filter_len: 0,
+            filter_crc: 0,
+        };
+        if version >= 2 {
+            b.filter_len = u32::try_from(r.uvarint()?).map_err(|_| corrupt("filter length"))?;
+            b.filter_crc = u32::try_from(r.uvarint()?).map_err(|_| corrupt("filter checksum"))?;
+        }
+        let end = b.offset.checked_add(u64::from(b.len));
+        if b.stream as usize >= streams.len() || end.is_none_or(|e| e > data_end) {
+            return Err(corrupt("block out of range"));
+        }
+        blocks.push(b);
+    }
+    if version >= 2 {
+        let mut off = r.uvarint()?;
+        for b in blocks.iter_mut() {
+            b.filter_offset = off;
+            off = off
+                .checked_add(u64::from(b.filter_len))
+                .ok_or_else(|| corrupt("filters out of range"))?;
+        }
+        if off > data_end {
+            return Err(corrupt("filters out of range"));
+        }
+    }
+    Ok((streams, blocks))
+}
+
 /// An open, immutable chunk file.
 #[derive(Debug)]
 pub struct ChunkFile {
@@ -66,109 +180,62 @@ pub static DAMAGED_BLOCKS: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 
 impl ChunkFile {
     pub fn open(path: &Path, id: u64) -> Result<ChunkFile> {
-        let corrupt = |m: &str| StorageError::Corrupt(format!("{}: {m}", path.display()));
         let mut file = File::open(path)?;
         let size = file.metadata()?.len();
-        if size < HEAD_MAGIC.len() as u64 + TRAILER_LEN {
-            return Err(corrupt("file too short"));
-        }
         let mut head = [0u8; 8];
-        file.read_exact(&mut head)?;
-        if &head != HEAD_MAGIC {
-            return Err(corrupt("bad magic"));
-        }
         let mut trailer = [0u8; TRAILER_LEN as usize];
-        file.seek(SeekFrom::Start(size - TRAILER_LEN))?;
-        file.read_exact(&mut trailer)?;
-        let mut t = Reader::new(&trailer);
-        let footer_len = t.u64_le()?;
-        let footer_crc = t.u32_le()?;
-        let version = t.u32_le()?;
-        if t.take(8)? != TAIL_MAGIC {
-            return Err(corrupt("bad trailer magic (incomplete file?)"));
+        if size >= HEAD_MAGIC.len() as u64 + TRAILER_LEN {
+            file.read_exact(&mut head)?;
+            file.seek(SeekFrom::Start(size - TRAILER_LEN))?;
+            file.read_exact(&mut trailer)?;
         }
-        if !is_readable(version) {
-            return Err(StorageError::Version {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        if footer_len > MAX_FOOTER || footer_len + TRAILER_LEN + 8 > size {
-            return Err(corrupt("bad footer length"));
-        }
-        let mut footer = vec![0u8; footer_len as usize];
-        file.read_exact_at(&mut footer, size - TRAILER_LEN - footer_len)?;
-        if crc32fast::hash(&footer) != footer_crc {
+        let corrupt = |m: &str| StorageError::Corrupt(format!("{}: {m}", path.display()));
+        let tail = Tail::parse(size, &head, &trailer).map_err(|e| e.at(path))?;
+        let mut footer = vec![0u8; tail.footer_len as usize];
+        file.read_exact_at(&mut footer, tail.data_end)?;
+        if crc32fast::hash(&footer) != tail.footer_crc {
             return Err(corrupt("footer checksum mismatch"));
         }
-        let data_end = size - TRAILER_LEN - footer_len;
-        let mut r = Reader::new(&footer);
-        let n_streams = r.uvarint()? as usize;
-        if n_streams > r.remaining() {
-            return Err(corrupt("stream count"));
-        }
-        let mut streams = Vec::with_capacity(n_streams);
-        for _ in 0..n_streams {
-            let n = r.uvarint()? as usize;
-            if n > r.remaining() {
-                return Err(corrupt("label count"));
-            }
-            let mut labels = Vec::with_capacity(n);
-            for _ in 0..n {
-                labels.push((r.str()?.to_string(), r.str()?.to_string()));
-            }
-            // Sorted and unique, whatever the writer did.
-            let set = lode_logql::LabelSet::from_pairs(labels);
-            streams.push(std::sync::Arc::new(StoredLabels::from_set(&set)));
-        }
-        let n_blocks = r.uvarint()? as usize;
-        if n_blocks > r.remaining() {
-            return Err(corrupt("block count"));
-        }
-        let mut blocks = Vec::with_capacity(n_blocks);
-        for _ in 0..n_blocks {
-            let mut b = BlockMeta {
-                stream: r.uvarint()? as u32,
-                min_ts: r.ivarint()?,
-                max_ts: r.ivarint()?,
-                entries: r.uvarint()? as u32,
-                line_bytes: r.uvarint()?,
-                offset: r.uvarint()?,
-                len: r.uvarint()? as u32,
-                crc: r.uvarint()? as u32,
-                filter_offset: 0,
-                filter_len: 0,
-                filter_crc: 0,
-            };
-            if version >= 2 {
-                b.filter_len = u32::try_from(r.uvarint()?).map_err(|_| corrupt("filter length"))?;
-                b.filter_crc = r.uvarint()? as u32;
-            }
-            if b.stream as usize >= streams.len() || b.offset + u64::from(b.len) > data_end {
-                return Err(corrupt("block out of range"));
-            }
-            blocks.push(b);
-        }
-        if version >= 2 {
-            let mut off = r.uvarint()?;
-            for b in blocks.iter_mut() {
-                b.filter_offset = off;
-                off += u64::from(b.filter_len);
-            }
-            if off > data_end {
-                return Err(corrupt("filters out of range"));
-            }
-        }
+        let (streams, blocks) =
+            parse_footer(&footer, tail.version, tail.data_end).map_err(|e| e.at(path))?;
         Ok(ChunkFile {
             id,
             path: path.to_path_buf(),
             file,
             size,
-            version,
+            version: tail.version,
             streams,
             blocks,
             damaged: Default::default(),
         })
+    }
+
+    /// The stream table and block index of a whole chunk file held in
+    /// memory, checked exactly as [`ChunkFile::open`] checks a file (the
+    /// fuzz target reads files this way).
+    pub fn parse_index(
+        bytes: &[u8],
+    ) -> Result<(u32, Vec<std::sync::Arc<StoredLabels>>, Vec<BlockMeta>)> {
+        let size = bytes.len() as u64;
+        let head = bytes
+            .get(..8)
+            .and_then(|h| h.try_into().ok())
+            .unwrap_or([0u8; 8]);
+        let trailer = bytes
+            .len()
+            .checked_sub(TRAILER_LEN as usize)
+            .and_then(|at| bytes.get(at..))
+            .and_then(|t| t.try_into().ok())
+            .unwrap_or([0u8; TRAILER_LEN as usize]);
+        let tail = Tail::parse(size, &head, &trailer)?;
+        let footer = bytes
+            .get(tail.data_end as usize..(tail.data_end + tail.footer_len) as usize)
+            .ok_or_else(|| StorageError::Corrupt("bad footer length".into()))?;
+        if crc32fast::hash(footer) != tail.footer_crc {
+            return Err(StorageError::Corrupt("footer checksum mismatch".into()));
+        }
+        let (streams, blocks) = parse_footer(footer, tail.version, tail.data_end)?;
+        Ok((tail.version, streams, blocks))
     }
 
     /// Reads one block's payload and checks its checksum. A mismatch marks
