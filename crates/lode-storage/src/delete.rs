@@ -3,7 +3,13 @@
 //! every query at once (read-time filter, `visibility.rs`); once its cancel
 //! period has passed, the compactor removes the entries from disk and marks
 //! the request `processed`. Requests are kept in `delete_requests.json` in
-//! the data directory, replaced atomically.
+//! the data directory (a snapshot, replaced atomically) and
+//! `delete_requests.log` (one JSON line per change since the snapshot,
+//! appended and synced), so a request costs its own bytes on disk, not a
+//! rewrite of every request. Layout: `docs/storage.md` ("Delete requests").
+//! Bounded: a query of at most [`MAX_DELETE_QUERY_BYTES`], at most
+//! [`MAX_PENDING_PER_TENANT`] pending requests and [`MAX_KEPT_PER_TENANT`]
+//! kept per tenant.
 
 use crate::error::{Result, StorageError};
 use crate::format::chunk_file::sync_dir;
@@ -19,6 +25,26 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const DELETE_FILE: &str = "delete_requests.json";
+pub const DELETE_LOG: &str = "delete_requests.log";
+
+/// Longest delete query accepted: a selector and a few line filters.
+pub const MAX_DELETE_QUERY_BYTES: usize = 16 << 10;
+/// Pending requests a tenant may have at once; each is a read-time filter
+/// on every query of the tenant until the compactor processes it.
+pub const MAX_PENDING_PER_TENANT: usize = 100;
+/// Requests kept per tenant (the oldest processed ones are forgotten).
+pub const MAX_KEPT_PER_TENANT: usize = 1000;
+/// Journal lines after which the snapshot is rewritten.
+const COMPACT_AFTER: usize = 1000;
+
+/// One change recorded in the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+enum Change {
+    Add { request: DeleteRequest },
+    Cancel { tenant: String, request_id: String },
+    Processed { ids: Vec<(String, String)> },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -141,7 +167,15 @@ pub enum CancelError {
 #[derive(Debug)]
 pub struct DeleteRegistry {
     path: PathBuf,
-    requests: Mutex<Vec<DeleteRequest>>,
+    log: PathBuf,
+    requests: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    reqs: Vec<DeleteRequest>,
+    /// Lines in the journal since the snapshot.
+    journal: usize,
 }
 
 fn id_for(tenant: &str, created_at: i64, n: usize) -> String {
@@ -154,35 +188,137 @@ fn id_for(tenant: &str, created_at: i64, n: usize) -> String {
     format!("{:08x}", (h ^ (h >> 32)) as u32)
 }
 
+/// Applies one change to the request list (load and live share it).
+fn apply(reqs: &mut Vec<DeleteRequest>, change: Change) {
+    match change {
+        Change::Add { request } => {
+            let tenant = request.tenant.clone();
+            reqs.push(request);
+            // The oldest processed requests go first past the per-tenant cap.
+            let mut kept = reqs.iter().filter(|r| r.tenant == tenant).count();
+            reqs.retain(|r| {
+                if kept > MAX_KEPT_PER_TENANT
+                    && r.tenant == tenant
+                    && r.status == DeleteStatus::Processed
+                {
+                    kept -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        Change::Cancel { tenant, request_id } => {
+            reqs.retain(|r| {
+                !(r.tenant == tenant
+                    && r.request_id == request_id
+                    && r.status == DeleteStatus::Received)
+            });
+        }
+        Change::Processed { ids } => {
+            for r in reqs.iter_mut() {
+                if r.status == DeleteStatus::Received
+                    && ids
+                        .iter()
+                        .any(|(t, id)| *t == r.tenant && *id == r.request_id)
+                {
+                    r.status = DeleteStatus::Processed;
+                }
+            }
+        }
+    }
+}
+
 impl DeleteRegistry {
     pub fn load(dir: &Path) -> Result<DeleteRegistry> {
         let path = dir.join(DELETE_FILE);
-        let requests = match fs::read(&path) {
+        let log = dir.join(DELETE_LOG);
+        let mut reqs: Vec<DeleteRequest> = match fs::read(&path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map_err(|e| StorageError::Corrupt(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(StorageError::from_io("reading delete requests", e)),
         };
-        Ok(DeleteRegistry {
+        let mut journal = 0;
+        match fs::read(&log) {
+            Ok(b) => {
+                let lines: Vec<&[u8]> =
+                    b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).collect();
+                for (i, line) in lines.iter().enumerate() {
+                    match serde_json::from_slice::<Change>(line) {
+                        Ok(c) => apply(&mut reqs, c),
+                        // A torn last line is a change never acknowledged.
+                        Err(_) if i + 1 == lines.len() && !b.ends_with(b"\n") => {
+                            tracing::warn!(file = %log.display(), "ignoring a torn last delete-request change")
+                        }
+                        Err(e) => {
+                            return Err(StorageError::Corrupt(format!(
+                                "{} line {}: {e}",
+                                log.display(),
+                                i + 1
+                            )))
+                        }
+                    }
+                    journal += 1;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::from_io("reading delete requests", e)),
+        }
+        let reg = DeleteRegistry {
             path,
-            requests: Mutex::new(requests),
-        })
+            log,
+            requests: Mutex::new(State { reqs, journal }),
+        };
+        if journal > 0 {
+            let mut st = reg.requests.lock();
+            reg.compact(&mut st)?;
+        }
+        Ok(reg)
     }
 
-    fn save(&self, reqs: &[DeleteRequest]) -> Result<()> {
+    /// Writes the snapshot and empties the journal.
+    fn compact(&self, st: &mut State) -> Result<()> {
         let io = |e| StorageError::from_io("writing delete requests", e);
         let tmp = self.path.with_extension("json.tmp");
-        let body =
-            serde_json::to_vec_pretty(reqs).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let body = serde_json::to_vec_pretty(&st.reqs)
+            .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let mut f = File::create(&tmp).map_err(io)?;
         f.write_all(&body).map_err(io)?;
         f.sync_all().map_err(io)?;
         drop(f);
         fs::rename(&tmp, &self.path).map_err(io)?;
-        match self.path.parent() {
-            Some(d) => sync_dir(d),
-            None => Ok(()),
+        if let Some(d) = self.path.parent() {
+            sync_dir(d)?;
         }
+        // Only once the snapshot holds every change is the journal cut.
+        match File::create(&self.log) {
+            Ok(f) => f.sync_all().map_err(io)?,
+            Err(e) => return Err(io(e)),
+        }
+        st.journal = 0;
+        Ok(())
+    }
+
+    /// Appends one change to the journal (synced) and applies it.
+    fn record(&self, st: &mut State, change: Change) -> Result<()> {
+        let io = |e| StorageError::from_io("writing delete requests", e);
+        let mut line =
+            serde_json::to_vec(&change).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        line.push(b'\n');
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(io)?;
+        f.write_all(&line).map_err(io)?;
+        f.sync_data().map_err(io)?;
+        apply(&mut st.reqs, change);
+        st.journal += 1;
+        if st.journal >= COMPACT_AFTER {
+            self.compact(st)?;
+        }
+        Ok(())
     }
 
     /// Records a new request (validated) and persists it.
@@ -194,13 +330,30 @@ impl DeleteRegistry {
         end: i64,
         now: i64,
     ) -> Result<DeleteRequest> {
+        if query.len() > MAX_DELETE_QUERY_BYTES {
+            return Err(StorageError::Invalid(format!(
+                "delete query too long: {} bytes (limit {MAX_DELETE_QUERY_BYTES})",
+                query.len()
+            )));
+        }
         compile(query)?;
         if end < start {
             return Err(StorageError::Invalid(
                 "invalid time range: end time is before start time".into(),
             ));
         }
-        let mut reqs = self.requests.lock();
+        let mut st = self.requests.lock();
+        let pending = st
+            .reqs
+            .iter()
+            .filter(|r| r.tenant == tenant && r.status == DeleteStatus::Received)
+            .count();
+        if pending >= MAX_PENDING_PER_TENANT {
+            return Err(StorageError::RateLimited(format!(
+                "too many pending delete requests ({pending}, limit {MAX_PENDING_PER_TENANT}): wait for the compactor to process them, or cancel some"
+            )));
+        }
+        let reqs = &st.reqs;
         let mut req = DeleteRequest {
             request_id: String::new(),
             tenant: tenant.to_string(),
@@ -218,17 +371,19 @@ impl DeleteRegistry {
             }
             n += 1;
         }
-        reqs.push(req.clone());
-        if let Err(e) = self.save(&reqs) {
-            reqs.pop();
-            return Err(e);
-        }
+        self.record(
+            &mut st,
+            Change::Add {
+                request: req.clone(),
+            },
+        )?;
         Ok(req)
     }
 
     pub fn list(&self, tenant: &str) -> Vec<DeleteRequest> {
         self.requests
             .lock()
+            .reqs
             .iter()
             .filter(|r| r.tenant == tenant)
             .cloned()
@@ -237,21 +392,24 @@ impl DeleteRegistry {
 
     /// Removes a pending request (its entries become visible again).
     pub fn cancel(&self, tenant: &str, id: &str) -> Result<std::result::Result<(), CancelError>> {
-        let mut reqs = self.requests.lock();
-        let Some(i) = reqs
+        let mut st = self.requests.lock();
+        let Some(r) = st
+            .reqs
             .iter()
-            .position(|r| r.tenant == tenant && r.request_id == id)
+            .find(|r| r.tenant == tenant && r.request_id == id)
         else {
             return Ok(Err(CancelError::NotFound));
         };
-        if reqs[i].status != DeleteStatus::Received {
+        if r.status != DeleteStatus::Received {
             return Ok(Err(CancelError::AlreadyProcessed));
         }
-        let removed = reqs.remove(i);
-        if let Err(e) = self.save(&reqs) {
-            reqs.insert(i, removed);
-            return Err(e);
-        }
+        self.record(
+            &mut st,
+            Change::Cancel {
+                tenant: tenant.to_string(),
+                request_id: id.to_string(),
+            },
+        )?;
         Ok(Ok(()))
     }
 
@@ -259,6 +417,7 @@ impl DeleteRegistry {
     pub fn pending_filters(&self, tenant: &str) -> Vec<Arc<DeleteFilter>> {
         self.requests
             .lock()
+            .reqs
             .iter()
             .filter(|r| r.tenant == tenant && r.status == DeleteStatus::Received)
             .filter_map(|r| DeleteFilter::new(r.clone()).ok())
@@ -271,6 +430,7 @@ impl DeleteRegistry {
         let mut t: Vec<String> = self
             .requests
             .lock()
+            .reqs
             .iter()
             .filter(|r| r.status == DeleteStatus::Received)
             .map(|r| r.tenant.clone())
@@ -282,20 +442,15 @@ impl DeleteRegistry {
 
     /// Marks requests processed (after the compactor removed their entries).
     pub fn mark_processed(&self, ids: &[(String, String)]) -> Result<()> {
-        let mut reqs = self.requests.lock();
-        let mut changed = false;
-        for r in reqs.iter_mut() {
-            if r.status == DeleteStatus::Received
+        let mut st = self.requests.lock();
+        let any = st.reqs.iter().any(|r| {
+            r.status == DeleteStatus::Received
                 && ids
                     .iter()
                     .any(|(t, id)| *t == r.tenant && *id == r.request_id)
-            {
-                r.status = DeleteStatus::Processed;
-                changed = true;
-            }
-        }
-        if changed {
-            self.save(&reqs)?;
+        });
+        if any {
+            self.record(&mut st, Change::Processed { ids: ids.to_vec() })?;
         }
         Ok(())
     }
@@ -330,6 +485,84 @@ mod tests {
         let l = again.list("t");
         assert_eq!(l.len(), 1);
         assert_eq!(l[0].status, DeleteStatus::Processed);
+    }
+
+    #[test]
+    fn each_request_costs_its_own_bytes_on_disk() {
+        let d = tempfile::tempdir().unwrap();
+        let r = DeleteRegistry::load(d.path()).unwrap();
+        let big = format!(r#"{{app="{}"}}"#, "a".repeat(8 << 10));
+        r.add("t", &big, 1, 2, 5).unwrap();
+        let snapshot = fs::metadata(d.path().join(DELETE_FILE))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut last = fs::metadata(d.path().join(DELETE_LOG)).unwrap().len();
+        for i in 0..20 {
+            r.add("t", &format!(r#"{{app="x{i}"}}"#), 1, 2, 5 + i)
+                .unwrap();
+            let now = fs::metadata(d.path().join(DELETE_LOG)).unwrap().len();
+            assert!(
+                now - last < 512,
+                "one small request appended {} bytes",
+                now - last
+            );
+            last = now;
+        }
+        // The big request was not rewritten by the small ones.
+        assert_eq!(
+            fs::metadata(d.path().join(DELETE_FILE))
+                .map(|m| m.len())
+                .unwrap_or(0),
+            snapshot
+        );
+        let again = DeleteRegistry::load(d.path()).unwrap();
+        assert_eq!(again.list("t").len(), 21);
+    }
+
+    #[test]
+    fn a_torn_last_change_is_ignored_and_older_snapshots_still_load() {
+        let d = tempfile::tempdir().unwrap();
+        // A data directory from before the journal: the snapshot alone.
+        fs::write(
+            d.path().join(DELETE_FILE),
+            r#"[{"request_id":"0a","tenant":"t","query":"{app=\"a\"}","start":1,"end":2,"created_at":3,"status":"received"}]"#,
+        )
+        .unwrap();
+        let r = DeleteRegistry::load(d.path()).unwrap();
+        assert_eq!(r.list("t").len(), 1);
+        r.add("t", r#"{app="b"}"#, 1, 2, 5).unwrap();
+        drop(r);
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(d.path().join(DELETE_LOG))
+            .unwrap();
+        f.write_all(br#"{"op":"add","request":{"request_id":"ff","ten"#)
+            .unwrap();
+        drop(f);
+        let again = DeleteRegistry::load(d.path()).unwrap();
+        let ids: Vec<String> = again.list("t").into_iter().map(|r| r.request_id).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(!ids.contains(&"ff".to_string()));
+    }
+
+    #[test]
+    fn query_size_and_pending_count_are_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let r = DeleteRegistry::load(d.path()).unwrap();
+        let huge = format!(r#"{{app="{}"}}"#, "a".repeat(MAX_DELETE_QUERY_BYTES));
+        assert!(matches!(
+            r.add("t", &huge, 1, 2, 5),
+            Err(StorageError::Invalid(_))
+        ));
+        for i in 0..MAX_PENDING_PER_TENANT {
+            r.add("t", &format!(r#"{{app="a{i}"}}"#), 1, 2, 5).unwrap();
+        }
+        assert!(matches!(
+            r.add("t", r#"{app="one-more"}"#, 1, 2, 5),
+            Err(StorageError::RateLimited(_))
+        ));
+        // Another tenant is not affected.
+        r.add("u", r#"{app="a"}"#, 1, 2, 5).unwrap();
     }
 
     #[test]
