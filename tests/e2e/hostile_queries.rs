@@ -71,10 +71,11 @@ fn a_template_repeating_big_lines_stops_at_the_query_byte_limit() {
     // Within bounds: the 12 MB of lines themselves.
     let ok = query_range(&s, r#"{app="big"}"#, start, end, &[("limit", "5000")]);
     assert_eq!(ok.status, 200, "{}", &ok.text()[..200.min(ok.text().len())]);
-    // Each line repeated 40 times: 480 MB if it were all held.
+    // Each line repeated 4 times: 48 MB if it were all held (a template
+    // may build at most 1 MiB, so this is as far as one can go per line).
     let bomb = query_range(
         &s,
-        r#"{app="big"} | line_format "{{ repeat 40 __line__ }}""#,
+        r#"{app="big"} | line_format "{{ repeat 4 __line__ }}""#,
         start,
         end,
         &[("limit", "5000")],
@@ -106,7 +107,7 @@ fn concurrent_output_bombs_share_one_budget_and_ready_stays_fast() {
         .map(|i| {
             std::thread::spawn(move || {
                 let q = if i % 2 == 0 {
-                    r#"{app="big"} | line_format "{{ repeat 40 __line__ }}""#
+                    r#"{app="big"} | line_format "{{ repeat 4 __line__ }}""#
                 } else {
                     r#"{app="big"} | line_format "{{ __line__ }}{{ __line__ }}{{ __line__ }}""#
                 };
@@ -152,9 +153,9 @@ fn concurrent_output_bombs_share_one_budget_and_ready_stays_fast() {
 fn a_metric_query_stops_computing_at_its_timeout() {
     let s = Server::start_with_config(Some(&format!("{CONFIG}  query_timeout: 1s\n")));
     let (start, end) = push_big_lines(&s);
-    // Each 200 KB line becomes 8 MB and is then parsed as logfmt: seconds of
-    // work per handful of lines.
-    let q = r#"sum(count_over_time({app="big"} | line_format "{{ repeat 40 __line__ }}" | logfmt [1m]))"#;
+    // Each 200 KB line becomes 800 KB, parsed as logfmt, then rewritten
+    // three times over: seconds of work for 60 lines.
+    let q = r#"sum(count_over_time({app="big"} | line_format "{{ repeat 4 __line__ }}" | logfmt | line_format `{{ __line__ | upper | lower | replace "x" "yz" | upper }}` [1m]))"#;
     let t = Instant::now();
     let r = query_range(&s, q, start, end, &[("step", "60")]);
     assert_eq!(r.status, 504, "{}", r.text());

@@ -159,4 +159,9 @@ fn sigkill_during_compaction_and_retention_loses_and_duplicates_nothing() {
         acked.len()
     );
     assert!(passes_seen > 0, "no compaction pass ran before a kill");
+    // The figures docs/reliability.md quotes.
+    eprintln!(
+        "crash loop: {rounds} SIGKILL rounds, {} acknowledged entries, 0 lost, 0 duplicated, 0 expired returned, {passes_seen} compactor passes counted before kills",
+        acked.len()
+    );
 }

@@ -3,6 +3,7 @@
 //! HTTP client, `/proc` readers, the push and query drivers and the report.
 
 pub mod gen;
+pub mod hostile;
 pub mod http;
 pub mod month;
 pub mod pipeline;

@@ -6,6 +6,8 @@
 //!     [--tenant T] [--warm 20] [--label Lode] [--no-flush] [--no-memory]
 //! lode-bench month --lode PATH --data-dir DIR [--port 3199] [--days 35] [--streams 34000]
 //!     [--lines 1400000] [--day-secs 3] [--idle-secs 2]   a month of churn in compressed time
+//! lode-bench hostile --lode PATH --data-dir DIR [--port 3198] [--clients 8] [--secs 5]
+//!     the reliability issue's memory and availability attacks, peak RSS per kind
 //! lode-bench gen [--lines N]            data-set statistics and sample lines
 //! lode-bench pipeline [--bytes 1G] [--query Q]...   LogQL pipeline throughput per core
 //! ```
@@ -103,6 +105,7 @@ fn main() {
     let res = Args::parse().and_then(|a| match a.cmd.as_str() {
         "load" => load(&a),
         "month" => month_cmd(&a),
+        "hostile" => hostile_cmd(&a),
         "gen" => gen_stats(&a),
         "pipeline" => pipeline_cmd(&a),
         _ => {
@@ -156,6 +159,22 @@ fn month_cmd(a: &Args) -> Result<(), String> {
     if report.refused_pushes > 0 || !report.mismatches.is_empty() {
         return Err("the replay found refusals or wrong counts (above)".into());
     }
+    Ok(())
+}
+
+fn hostile_cmd(a: &Args) -> Result<(), String> {
+    let plan = lode_bench::hostile::HostilePlan {
+        lode: PathBuf::from(
+            a.get("lode")
+                .ok_or("--lode PATH (the lode binary) is required")?,
+        ),
+        data_dir: PathBuf::from(a.get("data-dir").ok_or("--data-dir DIR is required")?),
+        port: a.num("port", 3198)? as u16,
+        clients: a.num("clients", 8)?.max(1) as usize,
+        secs: a.num("secs", 5)?.max(1),
+    };
+    let rows = lode_bench::hostile::run(&plan)?;
+    println!("{}", lode_bench::hostile::markdown(&rows, plan.clients));
     Ok(())
 }
 

@@ -133,7 +133,10 @@ pub fn streams_response(
             .1
             .push(i);
     }
-    let mut out = String::with_capacity(256 + hits.len() * 128);
+    // Sized once: growing by doubling would briefly hold the answer 1.5x
+    // over (what a query's byte budget does not see).
+    let lines: usize = hits.iter().map(|h| h.entry.line.len()).sum();
+    let mut out = String::with_capacity(256 + lines + lines / 16 + hits.len() * 160);
     out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"streams\",");
     if categorize {
         out.push_str("\"encodingFlags\":[\"categorize-labels\"],");

@@ -24,8 +24,9 @@ pub(crate) struct ExecErr {
 type EResult<T> = Result<T, Box<ExecErr>>;
 
 /// Output beyond this size aborts rendering (a template cannot grow a
-/// line without bound).
-const MAX_OUTPUT: usize = 16 << 20;
+/// line without bound). Four times Loki's default `max_line_size`: a
+/// formatted line past it is an attack on memory, not a log line.
+const MAX_OUTPUT: usize = 1 << 20;
 /// Upper bound on `range` over an integer.
 const MAX_RANGE_INT: i64 = 1_000_000;
 

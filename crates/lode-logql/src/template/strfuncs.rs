@@ -9,7 +9,7 @@ use super::lex::go_quote;
 
 /// Largest string a function may build; guards against templates such as
 /// `repeat 1000000000 __line__` exhausting memory.
-const MAX_BUILD: usize = 16 << 20;
+const MAX_BUILD: usize = 1 << 20;
 
 /// `strings.ToLower`: rune by rune, a rune whose lowercase is several
 /// runes stays as it is.

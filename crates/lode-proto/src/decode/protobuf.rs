@@ -50,6 +50,15 @@ pub fn decode_protobuf_with(opts: DecodeOptions, body: &[u8]) -> Result<PushRequ
             .decompress(body, raw)
             .map_err(snappy_error)?;
         raw.truncate(n);
+        // Decoded, a stream costs far more than its bytes on the wire (a
+        // 30-byte stream becomes a few hundred bytes of vectors and
+        // strings): reserved before decoding, so that pushes of 200k tiny
+        // streams are refused (503) instead of adding up past the budget.
+        held.grow(
+            push_wire::stream_count(raw)
+                .saturating_mul(DECODED_STREAM_BYTES)
+                .saturating_add(n),
+        )?;
         let res = match push_wire::decode(raw) {
             Some(req) => Ok(req),
             None => logproto::PushRequest::decode(raw.as_slice())
@@ -62,6 +71,10 @@ pub fn decode_protobuf_with(opts: DecodeOptions, body: &[u8]) -> Result<PushRequ
         res
     })
 }
+
+/// What one decoded stream costs beyond its bytes (labels parsed into
+/// pairs, the entry vector, allocator overhead).
+const DECODED_STREAM_BYTES: usize = 256;
 
 /// The most a snappy block can expand: a 3-byte copy element yields at
 /// most 64 bytes (a 2-byte one at most 11, literals 1 per byte).

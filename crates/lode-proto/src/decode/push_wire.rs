@@ -113,6 +113,11 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Top-level streams of a `PushRequest` (0 when it does not parse).
+pub(super) fn stream_count(buf: &[u8]) -> usize {
+    count(buf, 1, LEN).unwrap_or(0)
+}
+
 /// How many `field` fields of wire type `wt` a message holds (to size its
 /// vector); `None` when the message does not parse.
 fn count(buf: &[u8], field: u32, wt: u8) -> Option<usize> {

@@ -224,7 +224,7 @@ impl Default for QuerierConfig {
     fn default() -> Self {
         QuerierConfig {
             max_concurrent_tail_requests: 10,
-            max_inflight_response_bytes: Size(96 << 20),
+            max_inflight_response_bytes: Size(64 << 20),
         }
     }
 }

@@ -35,7 +35,10 @@ const CHANNEL_BATCHES: usize = 1024;
 /// that never reads must not buffer every push: with 1 MB pushes, 1024
 /// batches were a gigabyte). Past it entries are dropped and reported in
 /// `dropped_entries`, as Loki does.
-const MAX_QUEUED_BYTES: usize = 8 << 20;
+const MAX_QUEUED_BYTES: usize = 2 << 20;
+/// Bytes of frames one tail's socket may hold unsent: a client that
+/// stops reading past this is disconnected instead of buffered for.
+const MAX_UNSENT_BYTES: usize = 4 << 20;
 
 /// Tails open now, against `querier.max_concurrent_tail_requests`.
 static OPEN_TAILS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -152,6 +155,9 @@ pub async fn tail(
         Ok(ws) => ws,
         Err(rejection) => return Ok(rejection.into_response()),
     };
+    let ws = ws
+        .write_buffer_size(64 << 10)
+        .max_write_buffer_size(MAX_UNSENT_BYTES);
     Ok(ws.on_upgrade(move |socket| async move {
         let _slot = slot;
         let mut socket = socket;
