@@ -1,4 +1,4 @@
-//! Writes the seed inputs of every fuzz target into `fuzz/corpus/<target>/`
+//! Writes the seed inputs of every fuzz target into `fuzz/seeds/<target>/`
 //! (`cargo run -p lode-fuzz --example seeds`): valid inputs made with the
 //! real encoders, so the fuzzer starts inside each format instead of at its
 //! magic bytes. LogQL seeds are the queries of the conformance cases.
@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds");
     let put = |target: &str, name: &str, bytes: &[u8]| {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).unwrap();
