@@ -38,6 +38,7 @@ pub struct Metrics {
     wal_corrupt: Counter<u64, AtomicU64>,
     wal_failures: Counter<u64, AtomicU64>,
     damaged_blocks: Counter<u64, AtomicU64>,
+    unreadable_files: Counter<u64, AtomicU64>,
     rejected: Counter<u64, AtomicU64>,
     /// Compactor and retention counters, mirrored from the store.
     compaction: Family<CompactionLabel, Counter<u64, AtomicU64>>,
@@ -71,6 +72,7 @@ impl Metrics {
             wal_corrupt: Counter::default(),
             wal_failures: Counter::default(),
             damaged_blocks: Counter::default(),
+            unreadable_files: Counter::default(),
             rejected: Counter::default(),
             compaction: Family::default(),
             streams: Gauge::default(),
@@ -121,6 +123,11 @@ impl Metrics {
             "lode_damaged_blocks",
             "Chunk-file blocks found damaged (checksum mismatch) and quarantined: left out of answers, their bytes kept under quarantine/ by the compactor",
             m.damaged_blocks.clone(),
+        );
+        registry.register(
+            "lode_unreadable_chunk_files",
+            "Chunk files found unreadable at start-up (truncated or damaged past their footer): moved to quarantine/, the other files keep serving",
+            m.unreadable_files.clone(),
         );
         registry.register(
             "lode_rejected_entries",
@@ -190,6 +197,10 @@ impl Metrics {
         Self::sync_counter(
             &self.damaged_blocks,
             lode_storage::format::chunk_file::DAMAGED_BLOCKS.load(Ordering::Relaxed),
+        );
+        Self::sync_counter(
+            &self.unreadable_files,
+            lode_storage::format::chunk_file::UNREADABLE_FILES.load(Ordering::Relaxed),
         );
         Self::sync_counter(&self.rejected, c.rejected_lines.load(Ordering::Relaxed));
         for (what, v) in [

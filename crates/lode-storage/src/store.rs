@@ -659,11 +659,23 @@ impl Store {
         });
         let started = Instant::now();
         let mut live = std::collections::HashSet::new();
+        let mut unreadable = Vec::new();
         for f in &manifest.files {
             let path = chunk_path(&data, &f.tenant, f.id);
             live.insert(path.clone());
             let mut file = match ChunkFile::open(&path, f.id) {
                 Ok(file) => file,
+                Err(e @ StorageError::Corrupt(_)) => {
+                    // Truncated or damaged beyond its footer: what it held
+                    // cannot be located any more. Kept aside, not deleted;
+                    // every other file keeps serving.
+                    let kept = quarantine_file(&data, &f.tenant, &path)?;
+                    tracing::error!(file = %path.display(), error = %e, kept = %kept.display(), "chunk file unreadable: moved to quarantine, the other files keep serving");
+                    crate::format::chunk_file::UNREADABLE_FILES.fetch_add(1, Ordering::Relaxed);
+                    live.remove(&path);
+                    unreadable.push((f.tenant.clone(), f.id));
+                    continue;
+                }
                 Err(e) => {
                     tracing::error!(file = %path.display(), error = %e, "chunk file unreadable; its data is skipped");
                     continue;
@@ -682,6 +694,12 @@ impl Store {
                 s.max_ts = s.max_ts.max(b.max_ts);
                 s.blocks.push(BlockHandle::File(file.clone(), i as u32));
             }
+        }
+        if !unreadable.is_empty() {
+            let mut m = inner.manifest.lock();
+            m.files
+                .retain(|f| !unreadable.contains(&(f.tenant.clone(), f.id)));
+            m.store(&data)?;
         }
         remove_orphans(&data.join("tenants"), &live)?;
         let stats = {
@@ -1186,3 +1204,20 @@ mod activity_tests;
 
 #[cfg(test)]
 mod open_tests;
+
+/// Moves an unreadable chunk file to `quarantine/<tenant dir>/`.
+fn quarantine_file(data: &Path, tenant: &str, path: &Path) -> Result<PathBuf> {
+    let tenant_dir = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| tenant.to_string());
+    let dir = data.join("quarantine").join(tenant_dir);
+    fs::create_dir_all(&dir)
+        .map_err(|e| StorageError::from_io(&format!("creating {}", dir.display()), e))?;
+    let kept = dir.join(path.file_name().unwrap_or_default());
+    fs::rename(path, &kept)
+        .map_err(|e| StorageError::from_io(&format!("quarantining {}", path.display()), e))?;
+    sync_dir(&dir)?;
+    Ok(kept)
+}

@@ -175,6 +175,10 @@ pub struct ChunkFile {
     damaged: parking_lot::Mutex<Vec<u32>>,
 }
 
+/// Chunk files found unreadable at start-up (moved to quarantine), for
+/// `/metrics`.
+pub static UNREADABLE_FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Damaged blocks found since start-up, for `/metrics`.
 pub static DAMAGED_BLOCKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
