@@ -3,6 +3,9 @@
 //! and Loki 3's ingest-time enrichment (`service_name`, `detected_level`).
 //!
 //! Pure and synchronous: no I/O, no dependency on other Lode crates.
+// Input flows through every path of this crate: a failed unwrap is a
+// panic a client can trigger. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod decode;
 pub mod enrich;

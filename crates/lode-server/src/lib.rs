@@ -1,6 +1,9 @@
 //! Lode's HTTP edge: Loki's API (push, LogQL queries, metadata, operations)
 //! over the storage layer, with errors mapped to Loki's status codes in
 //! `error.rs`.
+// Input flows through every path of this crate: a failed unwrap is a
+// panic a client can trigger. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
 pub mod conn;

@@ -3,6 +3,9 @@
 //! index, a manifest, an in-memory label index, and query execution that
 //! feeds entries through the LogQL pipeline. The on-disk format is
 //! described in `docs/storage.md`.
+// Input flows through every path of this crate: a failed unwrap is a
+// panic a client can trigger. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cancel;
 pub mod clock;

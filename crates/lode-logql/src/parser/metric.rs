@@ -467,6 +467,7 @@ impl Parser {
             });
         }
         let (log, unwrap, range, offset) = self.log_range_body(false)?;
+        #[allow(clippy::expect_used)] // an invariant of log_range_body, not input
         Ok(LogRange {
             log,
             range: range.expect("log_range_body(false) always reads a range"),

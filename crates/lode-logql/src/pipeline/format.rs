@@ -101,6 +101,7 @@ pub(crate) fn apply_label_fmt(
 pub(crate) struct Decolorize(Regex);
 
 impl Decolorize {
+    #[allow(clippy::expect_used)] // a constant pattern, checked by the tests
     pub(crate) fn new() -> Self {
         // ESC or CSI, optional intermediates, numeric parameters, final byte.
         Decolorize(
