@@ -409,7 +409,9 @@ impl<'a> Translator<'a> {
                 }
                 '[' if self.rest().starts_with(':') => {
                     let rest = self.rest();
-                    if let Some(end) = rest.find(":]") {
+                    // `[:]` is not a named class: its `:]` starts where
+                    // the name would.
+                    if let Some(end) = rest.get(1..).and_then(|r| r.find(":]")).map(|e| e + 1) {
                         let name = &rest[1..end];
                         let bare = name.strip_prefix('^').unwrap_or(name);
                         if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_lowercase()) {
@@ -593,6 +595,14 @@ mod tests {
         assert!(compile("\\").is_err());
         assert!(compile(r"\x{110000}").is_err());
         assert!(compile(r"\p{NotAClass}").is_err());
+    }
+
+    #[test]
+    fn a_colon_class_opening_is_not_a_named_class() {
+        // Found by the logql fuzz target: `[:]` sliced the name as [1..0].
+        let _ = compile("[[:]]");
+        let _ = compile(r"[LLr0-9.\ \[[:]]]+");
+        assert!(m("^[[:]+$", ":[:"));
     }
 
     proptest::proptest! {
