@@ -270,3 +270,41 @@ fn concurrent_tails_are_limited() {
     }
     drop(b);
 }
+
+#[test]
+fn a_big_history_arrives_whole_in_several_messages() {
+    // 30 lines of 200 KB: 6 MB of history, more than one socket may hold
+    // unsent, so it must go out in parts a reading client gets in full.
+    let srv = Server::start_with_config(Some(
+        "limits_config:\n  ingestion_rate_mb: 100\n  ingestion_burst_size_mb: 100\n",
+    ));
+    let t0 = base_ts(Duration::from_secs(60));
+    let big = "h".repeat(200 << 10);
+    let old: Vec<Entry> = (0..30)
+        .map(|i| Entry::new(t0 + i, format!("{i:02} {big}")))
+        .collect();
+    let r = srv.push_proto(None, &[PushStream::new(r#"{app="big"}"#, old)]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let q = form_encode(&[
+        ("query", r#"{app="big"}"#),
+        ("limit", "100"),
+        ("start", &(t0 - 1).to_string()),
+    ]);
+    let mut ws = Ws::connect(srv.port, &format!("/loki/api/v1/tail?{q}"), &[]);
+    let mut got = Vec::new();
+    let mut messages = 0;
+    while got.len() < 30 {
+        let Some(m) = ws.next_text(Instant::now() + Duration::from_secs(10)) else {
+            panic!(
+                "history stopped after {} lines in {messages} messages",
+                got.len()
+            );
+        };
+        messages += 1;
+        let v: Value = serde_json::from_str(&m).unwrap();
+        got.extend(lines(&v).into_iter().map(|l| l[..2].to_string()));
+    }
+    let want: Vec<String> = (0..30).map(|i| format!("{i:02}")).collect();
+    assert_eq!(got, want, "oldest first, none lost or repeated");
+    assert!(messages > 1, "6 MB of history in one message");
+}

@@ -30,17 +30,34 @@ pub async fn run_read<T: Send + 'static>(
     tenant: &str,
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
+    Ok(run_read_held(state, tenant, f).await?.0)
+}
+
+/// What a query still holds after `run_read_held` returned: its bytes stay
+/// charged to the process-wide share until this is dropped.
+pub struct Held {
+    _ctx: Arc<QueryContext>,
+}
+
+/// [`run_read`] for an answer that is used after the work ended (a tail's
+/// history, sent over a socket): its charge is kept until [`Held`] drops.
+pub async fn run_read_held<T: Send + 'static>(
+    state: &AppState,
+    tenant: &str,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<(T, Held)> {
     let limits = state.store.limits_for(tenant);
     let deadline = Instant::now() + limits.query_timeout;
     let ctx = QueryContext::new(Some(deadline), limits.max_query_response_bytes);
     let _cancel = CancelOnDrop(ctx.clone());
+    let held = Held { _ctx: ctx.clone() };
     let work = tokio::task::spawn_blocking(move || {
         let _entered = lode_logql::context::enter(ctx);
         f()
     });
     match tokio::time::timeout(limits.query_timeout, work).await {
         Ok(Ok(Err(_))) if Instant::now() >= deadline => Err(ApiError::timeout()),
-        Ok(Ok(r)) => r,
+        Ok(Ok(r)) => r.map(|v| (v, held)),
         Ok(Err(e)) => Err(ApiError::Internal(e.to_string())),
         Err(_) => Err(ApiError::timeout()),
     }

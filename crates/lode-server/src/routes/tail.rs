@@ -246,6 +246,39 @@ fn subscribe(
 }
 
 /// One tail message.
+/// Line bytes per tail message: a client reading them gets them all, one
+/// message at a time, and none comes near the socket's unsent limit.
+const MESSAGE_BYTES: usize = 1 << 20;
+
+/// Sends `hits` (and the dropped-entries report, with the first message) in
+/// messages of about [`MESSAGE_BYTES`] of lines each.
+async fn send_chunked(
+    socket: &mut WebSocket,
+    hits: &[(i64, ProcessedEntry)],
+    dropped: &[(LabelSet, i64)],
+    categorize: bool,
+) -> Result<(), String> {
+    let mut from = 0;
+    let mut first = true;
+    while from < hits.len() || first {
+        let mut to = from;
+        let mut bytes = 0;
+        while to < hits.len() && (to == from || bytes + hits[to].1.line.len() <= MESSAGE_BYTES) {
+            bytes += hits[to].1.line.len();
+            to += 1;
+        }
+        let lost = if first { dropped } else { &[] };
+        let msg = message(&hits[from..to], lost, categorize);
+        socket
+            .send(Message::Text(msg.into()))
+            .await
+            .map_err(|e| e.to_string())?;
+        first = false;
+        from = to;
+    }
+    Ok(())
+}
+
 fn message(
     hits: &[(i64, ProcessedEntry)],
     dropped: &[(LabelSet, i64)],
@@ -330,7 +363,7 @@ async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Re
     let st = state.clone();
     let (log, tenant, start, limit) = (req.log.clone(), req.tenant.clone(), req.start, req.limit);
     let tn = tenant.clone();
-    let history = crate::read::run_read(&state, &tn, move || {
+    let (history, held) = crate::read::run_read_held(&state, &tn, move || {
         let pipeline = LogPipeline::new(&log.pipeline)?;
         let q = LogQuery {
             matchers: &log.selector,
@@ -353,13 +386,11 @@ async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Re
         .collect();
     let history_max = history.last().map_or(i64::MIN, |h| h.0);
     if !history.is_empty() {
-        let msg = message(&history, &[], req.categorize);
-        socket
-            .send(Message::Text(msg.into()))
-            .await
-            .map_err(|e| e.to_string())?;
+        send_chunked(socket, &history, &[], req.categorize).await?;
         history.clear();
     }
+    // The history's bytes stay charged to the process-wide share until sent.
+    drop(held);
 
     let started = Instant::now();
     let mut ping = tokio::time::interval(Duration::from_secs(1));
@@ -415,11 +446,7 @@ async fn run(state: SharedState, socket: &mut WebSocket, req: TailRequest) -> Re
         };
         let lost: Vec<(LabelSet, i64)> = std::mem::take(&mut *dropped.lock());
         if !due.is_empty() || !lost.is_empty() {
-            let msg = message(&due, &lost, req.categorize);
-            socket
-                .send(Message::Text(msg.into()))
-                .await
-                .map_err(|e| e.to_string())?;
+            send_chunked(socket, &due, &lost, req.categorize).await?;
         }
     }
 }

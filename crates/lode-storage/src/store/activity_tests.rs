@@ -187,7 +187,11 @@ fn a_refused_push_lists_at_most_ten_refusals() {
     let err = store.push_sync("fake", streams("p", 2000, T0)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, StorageError::RateLimited(_)), "{msg}");
-    assert_eq!(msg.lines().filter(|l| l.contains("stream limit")).count(), 10, "{msg}");
+    assert_eq!(
+        msg.lines().filter(|l| l.contains("stream limit")).count(),
+        10,
+        "{msg}"
+    );
     assert!(msg.ends_with("(and 1985 more errors)"), "{msg}");
     assert!(msg.len() < 4096, "{} bytes", msg.len());
 }
