@@ -32,6 +32,24 @@ fn metric(s: &Server, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} not in /metrics"))
 }
 
+/// Starts another `lode` on `data_dir`, which must fail; its stderr.
+fn start_failing(data_dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lode"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lode");
+    assert!(
+        !out.status.success(),
+        "lode started on {}",
+        data_dir.display()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn push_lines(s: &Server, labels: &str, t0: i64, n: usize, tag: &str) {
     let entries = (0..n)
         .map(|i| Entry::new(t0 + i as i64 * 1_000_000, format!("{tag} line {i}")))
@@ -176,16 +194,7 @@ fn a_missing_manifest_refuses_start_and_deletes_nothing() {
     std::fs::remove_file(s.data_dir.join("MANIFEST.json")).unwrap();
     let before = files_with_ext(&s.data_dir.join("tenants"), "chunk");
     assert!(!before.is_empty());
-    let out = Command::new(env!("CARGO_BIN_EXE_lode"))
-        .arg("--data-dir")
-        .arg(&s.data_dir)
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_failing(&s.data_dir);
     assert!(err.contains("MANIFEST.json"), "{err}");
     assert_eq!(files_with_ext(&s.data_dir.join("tenants"), "chunk"), before);
 }
@@ -193,16 +202,7 @@ fn a_missing_manifest_refuses_start_and_deletes_nothing() {
 #[test]
 fn a_second_process_on_the_same_data_dir_refuses_to_start() {
     let s = Server::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_lode"))
-        .arg("--data-dir")
-        .arg(&s.data_dir)
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = start_failing(&s.data_dir);
     assert!(err.contains("in use by another lode process"), "{err}");
     assert_eq!(s.get("/ready").status, 200, "the first keeps serving");
 }
