@@ -1,13 +1,9 @@
 //! Checks the engine against the answers real Loki gave on the compat
-//! dataset (`/work/shared/compat`), for queries whose pipeline is at most a
-//! line filter and whose grouping hides Loki's per-entry structured metadata
-//! (`detected_level`). Needs two files, so it is ignored by default:
-//!
-//! ```sh
-//! python3 gen.py --dump /tmp/dataset.json
-//! LODE_DATASET=/tmp/dataset.json LODE_GOLDENS=.../goldens-public.json \
-//!   cargo test -p lode-logql golden -- --ignored
-//! ```
+//! dataset (`../shared/compat` beside the repository), for queries whose
+//! pipeline is at most a line filter and whose grouping hides Loki's
+//! per-entry structured metadata (`detected_level`). The data set is dumped
+//! by the corpus's own generator (`gen.py --dump`) unless `LODE_DATASET`
+//! names one; the goldens are the corpus's (`LODE_GOLDENS` overrides).
 //!
 //! The syntax trees are built by hand (the parser is developed separately).
 
@@ -1079,13 +1075,44 @@ fn compare(id: &str, got: Result<QueryValue>, g: &Value) -> Option<String> {
     None
 }
 
+/// The conformance corpus beside the repository (`../shared/compat`), or
+/// the directory in `LODE_COMPAT_DIR`.
+fn compat_dir() -> std::path::PathBuf {
+    std::env::var_os("LODE_COMPAT_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat"),
+        Into::into,
+    )
+}
+
+/// `LODE_DATASET`, or the corpus's data set dumped by its own generator
+/// into a temporary file. A missing corpus fails the test: it must not
+/// pass by checking nothing.
+fn dataset_and_goldens() -> (String, String, Option<tempfile::TempDir>) {
+    let dir = compat_dir();
+    let goldens = std::env::var("LODE_GOLDENS")
+        .unwrap_or_else(|_| dir.join("goldens-public.json").display().to_string());
+    assert!(
+        std::path::Path::new(&goldens).exists(),
+        "conformance goldens not found at {goldens}: set LODE_COMPAT_DIR"
+    );
+    if let Ok(d) = std::env::var("LODE_DATASET") {
+        return (d, goldens, None);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dataset.json");
+    let st = std::process::Command::new("python3")
+        .arg(dir.join("gen.py"))
+        .arg("--dump")
+        .arg(&out)
+        .status()
+        .expect("python3 runs the corpus generator");
+    assert!(st.success(), "gen.py --dump failed");
+    (out.display().to_string(), goldens, Some(tmp))
+}
+
 #[test]
-#[ignore = "needs LODE_DATASET and LODE_GOLDENS"]
 fn golden_answers_match_loki() {
-    let (Ok(dataset), Ok(goldens)) = (std::env::var("LODE_DATASET"), std::env::var("LODE_GOLDENS"))
-    else {
-        panic!("set LODE_DATASET and LODE_GOLDENS");
-    };
+    let (dataset, goldens, _tmp) = dataset_and_goldens();
     let mut data = Dataset::load(&dataset);
     let goldens: Value = serde_json::from_str(&std::fs::read_to_string(goldens).unwrap()).unwrap();
     let mut failures = Vec::new();

@@ -2,17 +2,19 @@
 //! `parse error` must fail to parse, every other one must parse, print back
 //! to an equal tree, and pretty-print to an equal tree.
 //!
-//! The cases live outside the crate (`/work/shared/compat`, or the
-//! directory in `LODE_COMPAT_DIR`); without them the test says so and passes.
+//! The cases live outside the crate (`../shared/compat` beside the
+//! repository, or the directory in `LODE_COMPAT_DIR`); without them the
+//! test fails rather than pass by checking nothing.
 
 use super::parse;
 use crate::ast::Expr;
 use crate::error::Error;
 
 fn compat_dir() -> std::path::PathBuf {
-    std::env::var_os("LODE_COMPAT_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| "/work/shared/compat".into())
+    std::env::var_os("LODE_COMPAT_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat"),
+        Into::into,
+    )
 }
 
 struct Case {
@@ -61,11 +63,10 @@ fn round_trip(id: &str, e: &Expr) {
 #[test]
 fn all_public_cases() {
     let Some(cases) = load() else {
-        eprintln!(
-            "compat cases not found in {}; skipped",
+        panic!(
+            "compat cases not found in {} (set LODE_COMPAT_DIR)",
             compat_dir().display()
         );
-        return;
     };
     assert!(cases.len() > 150, "only {} cases with a query", cases.len());
     let mut rejected = 0;
@@ -82,7 +83,11 @@ fn all_public_cases() {
 
 #[test]
 fn error_texts_match_loki() {
-    let Some(_) = load() else { return };
+    assert!(
+        load().is_some(),
+        "compat cases not found in {}",
+        compat_dir().display()
+    );
     let dir = compat_dir();
     let goldens: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("goldens-public.json")).unwrap())

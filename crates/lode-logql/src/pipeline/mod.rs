@@ -25,8 +25,6 @@ mod pattern;
 mod regexp;
 
 #[cfg(test)]
-mod golden_tests;
-#[cfg(test)]
 mod tests;
 
 use std::mem;

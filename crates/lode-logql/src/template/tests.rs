@@ -521,53 +521,6 @@ proptest! {
     }
 }
 
-/// Replays `{template, labels, line, ts, expected}` JSON lines from the
-/// file named by `TEMPLATE_CASES` (e.g. extracted from the compat
-/// goldens) and reports every mismatch. Run with `--ignored`.
-#[test]
-#[ignore]
-fn replay_cases_file() {
-    let Ok(path) = std::env::var("TEMPLATE_CASES") else {
-        return;
-    };
-    let text = std::fs::read_to_string(path).expect("cases file");
-    let mut failures = Vec::new();
-    let mut total = 0;
-    for line in text.lines() {
-        let case: serde_json::Value = serde_json::from_str(line).expect("json line");
-        let labels: Vec<(String, String)> = case["labels"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let pairs: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let mut c = Ctx::new(&pairs, case["line"].as_str().unwrap_or(""));
-        c.ts = case["ts"].as_i64().unwrap_or(0);
-        let src = case["template"].as_str().unwrap_or("");
-        let got = render(src, &c).unwrap_or_else(|e| format!("ERROR {e}"));
-        let want = case["expected"].as_str().unwrap_or("");
-        total += 1;
-        if got != want {
-            failures.push(format!(
-                "{}: {src:?}\n  got  {got:?}\n  want {want:?}",
-                case["id"]
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {total} differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
-
 /// Builds a syntactically plausible template from a byte string, so the
 /// property test below exercises evaluation and not just parse errors.
 fn grammar_template(choices: &[u8]) -> String {
