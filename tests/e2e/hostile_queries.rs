@@ -134,13 +134,14 @@ fn concurrent_output_bombs_share_one_budget_and_ready_stays_fast() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let statuses: Vec<u16> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    // Each would hold more than its 32 MiB: refused on its own bytes (400)
+    // or, while the others hold the shared 64 MiB, on theirs (503).
     for st in &statuses {
         assert!(
-            [200, 400, 503].contains(st),
+            [400, 503].contains(st),
             "an output bomb answered {st}: {statuses:?}"
         );
     }
-    assert!(statuses.contains(&400), "{statuses:?}");
     assert!(slowest < Duration::from_secs(1), "/ready took {slowest:?}");
     let peak = peak_rss_mib(s.pid());
     assert!(
