@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod overrides;
 pub mod params;
 pub mod read;
+#[cfg(test)]
+mod router_tests;
 pub mod routes;
 pub mod state;
 

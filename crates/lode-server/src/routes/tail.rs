@@ -121,6 +121,8 @@ fn parse_request(state: &SharedState, uri: &Uri, headers: &HeaderMap) -> ApiResu
         Some(s) => parse_time(s)?,
         None => now_ns() - 3600 * 1_000_000_000,
     };
+    // The history read is a query: no further back than max_query_length.
+    let start = crate::read::clamp_length(state, &tenant, start, now_ns());
     let delay = match p.get("delay_for") {
         None => 0,
         Some(s) => s.parse::<u64>().map_err(|_| {
