@@ -46,6 +46,8 @@ pub struct Metrics {
     stored_streams: Gauge<i64>,
     disk_bytes: Gauge<i64>,
     unflushed: Gauge<i64>,
+    query_inflight: Gauge<i64>,
+    push_inflight: Gauge<i64>,
     chunk_files: Gauge<i64>,
     rss: Gauge<i64>,
 }
@@ -79,6 +81,8 @@ impl Metrics {
             stored_streams: Gauge::default(),
             disk_bytes: Gauge::default(),
             unflushed: Gauge::default(),
+            query_inflight: Gauge::default(),
+            push_inflight: Gauge::default(),
             chunk_files: Gauge::default(),
             rss: Gauge::default(),
             registry: Registry::default(),
@@ -160,6 +164,16 @@ impl Metrics {
             m.unflushed.clone(),
         );
         registry.register(
+            "lode_query_inflight_bytes",
+            "Bytes held by queries in flight (kept lines, points, encoded answers), against querier.max_inflight_response_bytes",
+            m.query_inflight.clone(),
+        );
+        registry.register(
+            "lode_push_inflight_bytes",
+            "Decompressed and decoded bytes held by pushes being decoded, against distributor.max_inflight_push_bytes",
+            m.push_inflight.clone(),
+        );
+        registry.register(
             "lode_chunk_files",
             "Live chunk files",
             m.chunk_files.clone(),
@@ -221,6 +235,10 @@ impl Metrics {
         self.stored_streams.set(s.streams as i64);
         self.disk_bytes.set(s.disk_bytes as i64);
         self.unflushed.set(s.unflushed_bytes as i64);
+        self.query_inflight
+            .set(i64::try_from(lode_logql::context::inflight_bytes()).unwrap_or(i64::MAX));
+        self.push_inflight
+            .set(i64::try_from(lode_proto::PUSH_BUDGET.in_use()).unwrap_or(i64::MAX));
         self.chunk_files.set(s.chunk_files as i64);
         self.rss.set(resident_bytes() as i64);
         let mut out = String::new();
