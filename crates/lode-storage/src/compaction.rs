@@ -500,13 +500,7 @@ impl Inner {
     /// Copies a damaged block's bytes to `quarantine/<tenant dir>/` before
     /// compaction leaves it out of its output.
     fn quarantine(&self, f: &ChunkFile, i: usize) -> Result<()> {
-        let tenant_dir = f
-            .path
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let dir = self.opts.data_dir.join("quarantine").join(tenant_dir);
+        let dir = crate::store::quarantine_dir(&self.opts.data_dir, &f.path);
         let io = |e| StorageError::from_io(&format!("quarantining into {}", dir.display()), e);
         fs::create_dir_all(&dir).map_err(io)?;
         let name = format!("{:016x}-block-{i}.bin", f.id);

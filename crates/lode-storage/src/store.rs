@@ -669,7 +669,7 @@ impl Store {
                     // Truncated or damaged beyond its footer: what it held
                     // cannot be located any more. Kept aside, not deleted;
                     // every other file keeps serving.
-                    let kept = quarantine_file(&data, &f.tenant, &path)?;
+                    let kept = quarantine_file(&data, &path)?;
                     tracing::error!(file = %path.display(), error = %e, kept = %kept.display(), "chunk file unreadable: moved to quarantine, the other files keep serving");
                     crate::format::chunk_file::UNREADABLE_FILES.fetch_add(1, Ordering::Relaxed);
                     live.remove(&path);
@@ -1205,14 +1205,19 @@ mod activity_tests;
 #[cfg(test)]
 mod open_tests;
 
-/// Moves an unreadable chunk file to `quarantine/<tenant dir>/`.
-fn quarantine_file(data: &Path, tenant: &str, path: &Path) -> Result<PathBuf> {
-    let tenant_dir = path
+/// Where what is set aside from the chunk file at `chunk` goes:
+/// `quarantine/<its tenant dir>/` (the startup and the compactor share it).
+pub(crate) fn quarantine_dir(data: &Path, chunk: &Path) -> PathBuf {
+    let tenant_dir = chunk
         .parent()
         .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| tenant.to_string());
-    let dir = data.join("quarantine").join(tenant_dir);
+        .unwrap_or_default();
+    data.join("quarantine").join(tenant_dir)
+}
+
+/// Moves an unreadable chunk file to `quarantine/<tenant dir>/`.
+fn quarantine_file(data: &Path, path: &Path) -> Result<PathBuf> {
+    let dir = quarantine_dir(data, path);
     fs::create_dir_all(&dir)
         .map_err(|e| StorageError::from_io(&format!("creating {}", dir.display()), e))?;
     let kept = dir.join(path.file_name().unwrap_or_default());
