@@ -267,18 +267,7 @@ fn hex(r: &mut Rng, n: usize, out: &mut String) {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+use lode_go::time::civil_from_days as civil;
 
 struct Tm {
     y: i64,
@@ -647,11 +636,5 @@ mod tests {
         }
         assert!(seen > 50);
         assert!(d.stream_of(JSON_APP).is_some());
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(19_783), (2024, 3, 1));
     }
 }

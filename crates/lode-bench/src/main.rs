@@ -71,27 +71,10 @@ impl Args {
     }
 }
 
-/// `5000000`, `5M`, `1G`, `512k` (decimal for counts, binary for bytes is
-/// not distinguished: K/M/G are powers of 1000, Ki/Mi/Gi powers of 1024).
+/// `5000000`, `5M`, `1G`, `512k`, `1_000_000`: go-humanize's sizes (K, M, G
+/// powers of 1000; Ki, Mi, Gi powers of 1024), for counts and bytes alike.
 fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().replace('_', "");
-    let (num, mult) = if let Some(n) = s.strip_suffix("Gi") {
-        (n, 1u64 << 30)
-    } else if let Some(n) = s.strip_suffix("Mi") {
-        (n, 1 << 20)
-    } else if let Some(n) = s.strip_suffix("Ki") {
-        (n, 1 << 10)
-    } else if let Some(n) = s.strip_suffix(['G', 'g']) {
-        (n, 1_000_000_000)
-    } else if let Some(n) = s.strip_suffix(['M', 'm']) {
-        (n, 1_000_000)
-    } else if let Some(n) = s.strip_suffix(['K', 'k']) {
-        (n, 1000)
-    } else {
-        (s.as_str(), 1)
-    };
-    let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then_some((v * mult as f64) as u64)
+    lode_go::bytes::parse(&s.trim().replace('_', "")).ok()
 }
 
 fn now_ns() -> i64 {

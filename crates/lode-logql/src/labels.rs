@@ -106,42 +106,14 @@ impl fmt::Display for LabelSet {
                 f.write_str(", ")?;
             }
             write!(f, "{k}=")?;
-            write_go_quoted(f, v)?;
+            f.write_str(&lode_go::strconv::quote(v))?;
         }
         f.write_str("}")
     }
 }
 
-/// Writes `s` as a Go `strconv.Quote`-style double-quoted string.
-pub fn write_go_quoted(f: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    f.write_char('"')?;
-    for c in s.chars() {
-        match c {
-            '"' => f.write_str("\\\"")?,
-            '\\' => f.write_str("\\\\")?,
-            '\n' => f.write_str("\\n")?,
-            '\r' => f.write_str("\\r")?,
-            '\t' => f.write_str("\\t")?,
-            '\u{7}' => f.write_str("\\a")?,
-            '\u{8}' => f.write_str("\\b")?,
-            '\u{c}' => f.write_str("\\f")?,
-            '\u{b}' => f.write_str("\\v")?,
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => write!(f, "\\x{:02x}", c as u32)?,
-            c => f.write_char(c)?,
-        }
-    }
-    f.write_char('"')
-}
-
 /// True when `name` is a valid Prometheus/Loki label name.
-pub fn is_valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
-        _ => return false,
-    }
-    bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
+pub use lode_go::model::is_valid_label_name;
 
 #[cfg(test)]
 mod tests {
@@ -159,13 +131,5 @@ mod tests {
     fn quoting() {
         let s = LabelSet::from_pairs([("a", "x\"y\\z\n")]);
         assert_eq!(s.to_string(), r#"{a="x\"y\\z\n"}"#);
-    }
-
-    #[test]
-    fn label_names() {
-        assert!(is_valid_label_name("_a1"));
-        assert!(!is_valid_label_name("1a"));
-        assert!(!is_valid_label_name("a-b"));
-        assert!(!is_valid_label_name(""));
     }
 }

@@ -7,14 +7,13 @@
 
 pub mod ast;
 pub mod context;
-pub mod duration;
+pub mod drilldown;
 pub mod engine;
 pub mod error;
 pub mod labels;
 pub mod parser;
 pub mod pipeline;
 pub mod print;
-pub mod template;
 pub mod value;
 
 pub use ast::Expr;

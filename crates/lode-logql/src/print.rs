@@ -13,8 +13,8 @@ use crate::ast::{
     LineFilterOp, LineFilterValue, LogExpr, LogRange, MatchOp, Matcher, MetricExpr, Parser, Stage,
     Unwrap, UnwrapConv,
 };
-use crate::duration::format_duration;
-use crate::parser::quote;
+use lode_go::strconv::quote_into;
+use lode_go::{duration, model};
 
 /// Width under which `pretty` keeps a metric expression on one line.
 const PRETTY_WIDTH: usize = 100;
@@ -65,8 +65,29 @@ fn format_bytes(v: f64) -> String {
 }
 
 fn quoted(s: &str) -> String {
-    let mut out = String::new();
-    quote(s, &mut out);
+    lode_go::strconv::quote(s)
+}
+
+/// Prints a duration so that the lexer reads it back exactly: Prometheus
+/// style (`5m`, `1h30m`, `2w`) for whole milliseconds, Go style (`1.5us`,
+/// `1m0.0000001s`) below that. A negative duration is Go syntax (the only
+/// one with a sign), which has no days.
+pub(crate) fn format_duration(ns: i64) -> String {
+    const MS: i64 = 1_000_000;
+    if ns % MS != 0 {
+        return duration::format_with_micro(ns, "us");
+    }
+    if ns >= 0 {
+        return model::format_duration(ns);
+    }
+    let mut ms = ns.unsigned_abs() / MS as u64;
+    let mut out = String::from("-");
+    for (unit, mult) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        if ms >= mult {
+            out.push_str(&format!("{}{unit}", ms / mult));
+            ms %= mult;
+        }
+    }
     out
 }
 
@@ -556,7 +577,7 @@ fn pretty_metric(out: &mut String, m: &MetricExpr, level: usize) {
             for s in [dst, replacement, src, regex] {
                 out.push_str(",\n");
                 indent(out, level + 1);
-                quote(s, out);
+                quote_into(out, s);
             }
             out.push('\n');
             indent(out, level);

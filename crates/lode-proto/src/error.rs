@@ -1,7 +1,7 @@
 //! The crate's single error type. Display texts follow Loki's where Loki's
 //! wording is known, because shippers log the first line of the body.
 
-use crate::quote::go_quote;
+use lode_go::strconv::quote as go_quote;
 
 /// Everything that can go wrong between raw request bytes and a validated
 /// [`crate::PushRequest`].

@@ -2,7 +2,7 @@
 //! canonical ordering.
 
 use crate::error::ProtoError;
-use crate::quote::{go_unescape, push_go_escaped, UnquoteError};
+use lode_go::strconv::{push_escaped, unquote_promql, UnquoteError};
 
 /// Parses a stream selector in Prometheus text form, `{a="b", c="d\"e"}`,
 /// into a canonical label set (sorted by name, empty values dropped, names
@@ -42,17 +42,7 @@ pub fn canonicalize(mut pairs: Vec<(String, String)>) -> Result<Vec<(String, Str
     Ok(pairs)
 }
 
-/// `[a-zA-Z_][a-zA-Z0-9_]*`, the classic Prometheus label name.
-pub fn is_valid_label_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    match b.first() {
-        Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {}
-        _ => return false,
-    }
-    b[1..]
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-}
+pub use lode_go::model::is_valid_label_name;
 
 /// Renders a label set as Prometheus does (`{a="b", c="d"}`), used in error
 /// texts and as the canonical stream key.
@@ -70,7 +60,7 @@ pub fn render_labels<K: AsRef<str>, V: AsRef<str>>(labels: &[(K, V)]) -> String 
         }
         out.push_str(k.as_ref());
         out.push_str("=\"");
-        push_go_escaped(&mut out, v.as_ref());
+        push_escaped(&mut out, v.as_ref(), '"', false);
         out.push('"');
     }
     out.push('}');
@@ -180,8 +170,8 @@ impl Parser<'_> {
         if quote == b'`' {
             return Ok(body.to_owned());
         }
-        go_unescape(body, quote).map_err(|e| match e {
-            UnquoteError::InvalidEscape => format!(
+        unquote_promql(&self.text[start - 1..=i]).map_err(|e| match e {
+            UnquoteError::Syntax => format!(
                 "{}: parse error: invalid escape sequence in string {}",
                 self.at(start - 1),
                 &self.text[start - 1..=i]

@@ -69,70 +69,8 @@ pub fn parse_time(s: &str) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::BadRequest(format!("cannot parse \"{s}\" to a valid timestamp")))
 }
 
-/// RFC3339 with optional fraction and offset.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
-        return None;
-    }
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[13] != b':'
-        || b[16] != b':'
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&d)
-        || h > 23
-        || mi > 59
-        || se > 60
-    {
-        return None;
-    }
-    let mut i = 19;
-    let mut frac: i64 = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        let digits = &s[start..i];
-        if digits.is_empty() {
-            return None;
-        }
-        let mut f = String::from(&digits[..digits.len().min(9)]);
-        while f.len() < 9 {
-            f.push('0');
-        }
-        frac = f.parse().ok()?;
-    }
-    let off = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        b'+' | b'-' if i + 6 == b.len() => {
-            let sign = if b[i] == b'-' { -1 } else { 1 };
-            let oh: i64 = s.get(i + 1..i + 3)?.parse().ok()?;
-            let om: i64 = s.get(i + 4..i + 6)?.parse().ok()?;
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se - off;
-    Some(secs * 1_000_000_000 + frac)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// RFC 3339 with optional fraction and offset, as Go's `time.RFC3339Nano`.
+pub use lode_go::time::parse_rfc3339_nanos as parse_rfc3339;
 
 /// `step`/`interval`: float seconds, else a duration. Returns nanoseconds.
 pub fn parse_step(s: &str) -> ApiResult<i64> {

@@ -69,21 +69,6 @@ pub fn charge_encoding(estimate: u64) -> ApiResult<()> {
     lode_logql::context::charge(estimate).map_err(|e| lode_logql::Error::from(e).into())
 }
 
-/// Go's `time.Duration` printing for the limit message (`13h0m0s`).
-fn go_duration(ns: i64) -> String {
-    let total_ms = ns / 1_000_000;
-    let (h, rem) = (total_ms / 3_600_000, total_ms % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let s = rem as f64 / 1000.0;
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// Loki's `max_query_length` check, for every endpoint that reads a range.
 pub fn check_length(state: &AppState, tenant: &str, start: i64, end: i64) -> ApiResult<()> {
     let max = crate::config::Dur(state.store.limits_for(tenant).max_query_length);
@@ -91,7 +76,8 @@ pub fn check_length(state: &AppState, tenant: &str, start: i64, end: i64) -> Api
     if max_ns > 0 && span(start, end) > max_ns {
         return Err(ApiError::BadRequest(format!(
             "the query time range exceeds the limit (query length: {}, limit: {})",
-            go_duration(span(start, end)),
+            // Loki measures the length between millisecond timestamps.
+            lode_go::duration::format(span(start, end) / 1_000_000 * 1_000_000),
             max
         )));
     }

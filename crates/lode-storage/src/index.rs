@@ -25,11 +25,10 @@ pub struct CompiledMatcher {
 impl CompiledMatcher {
     pub fn new(m: &Matcher) -> Result<CompiledMatcher> {
         let re = match m.op {
-            MatchOp::Re | MatchOp::Nre => {
-                Some(Regex::new(&format!("^(?s:{})$", m.value)).map_err(|e| {
-                    lode_logql::Error::Invalid(format!("invalid regex {:?}: {e}", m.value))
-                })?)
-            }
+            MatchOp::Re | MatchOp::Nre => Some(
+                lode_go::regex::compile_matcher(&m.value)
+                    .map_err(|e| lode_logql::Error::Invalid(e.to_string()))?,
+            ),
             _ => None,
         };
         Ok(CompiledMatcher {

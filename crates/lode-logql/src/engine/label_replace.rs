@@ -34,7 +34,7 @@ impl LabelReplaceNode {
                 "label_replace expects an instant vector".into(),
             ));
         }
-        let regex = Regex::new(&format!("^(?:{regex})$"))
+        let regex = lode_go::regex::compile_anchored(regex)
             .map_err(|e| Error::Invalid(format!("invalid regex in label_replace: {e}")))?;
         Ok(LabelReplaceNode {
             child,

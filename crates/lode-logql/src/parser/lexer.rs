@@ -4,9 +4,18 @@
 //! Prometheus duration syntax; `--strict` is a parser flag; `#` starts a
 //! comment. Words stay words: the parser decides which are keywords.
 
-use super::strings::unquote_go;
-use crate::duration::{parse_bytes, parse_duration, parse_prom_duration};
 use crate::error::{Error, Result};
+use lode_go::model::parse_duration as parse_prom_duration;
+
+/// Loki's duration literal rule: Prometheus syntax first, then Go's.
+pub(crate) fn parse_duration(s: &str) -> Option<i64> {
+    parse_prom_duration(s).or_else(|| lode_go::duration::parse(s).ok())
+}
+
+/// A byte-size literal, as go-humanize reads it.
+fn parse_bytes(s: &str) -> Option<f64> {
+    lode_go::bytes::parse(s).ok().map(|b| b as f64)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
@@ -325,10 +334,11 @@ impl Lexer<'_> {
                     }
                 }
                 let raw = &self.src[start..self.pos];
-                let value = if c == '`' {
-                    raw[1..raw.len() - 1].to_string()
-                } else {
-                    unquote_go(&raw[1..raw.len() - 1]).map_err(|e| self.error(line, col, e))?
+                // Go's `strconv.Unquote`, as Loki's lexer calls it (a raw
+                // string loses its carriage returns).
+                let value = {
+                    lode_go::strconv::unquote(raw)
+                        .map_err(|e| self.error(line, col, e.to_string()))?
                 };
                 return tok(Tok::Str(value));
             }

@@ -419,10 +419,10 @@ impl Parser {
         let src = args.pop().unwrap_or_default();
         let replacement = args.pop().unwrap_or_default();
         let dst = args.pop().unwrap_or_default();
-        if let Err(e) = super::go_regex::compile_anchored(&regex) {
+        if let Err(e) = lode_go::regex::compile_anchored(&regex) {
             return Err(invalid(format!("invalid regex in label_replace: {e}")));
         }
-        if !super::validate::is_label_name(&dst) {
+        if !lode_go::model::is_valid_label_name(&dst) {
             return Err(invalid(format!(
                 "invalid destination label name in label_replace: {dst}"
             )));

@@ -7,11 +7,9 @@
 //! `Error::Invalid` with Loki's `parse error : ...` text. Nesting is capped
 //! at `MAX_DEPTH` so hostile input cannot overflow the stack.
 
-pub mod go_regex;
 mod lexer;
 mod log;
 mod metric;
-mod strings;
 mod validate;
 
 #[cfg(test)]
@@ -26,7 +24,6 @@ use crate::error::{Error, Result};
 use lexer::{Tok, Token};
 
 pub(crate) use metric::binop_precedence;
-pub(crate) use strings::quote;
 
 /// Deepest nesting accepted (parentheses, aggregations, chains of binary
 /// or label-filter operators).

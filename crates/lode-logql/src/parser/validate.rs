@@ -1,21 +1,15 @@
 //! Checks Loki makes when it builds a query, after the syntax: they are
 //! 400s with Loki's `parse error : ...` wording.
 
-use super::{go_regex, invalid};
+use super::invalid;
 use crate::ast::{
     LabelFmt, LineFilter, LineFilterOp, LineFilterValue, MatchOp, Matcher, Parser, Stage,
 };
 use crate::error::Result;
-use crate::template::Template;
+use crate::pipeline::line_template;
+use lode_go::regex as go_regex;
 
 const EMPTY_COMPATIBLE: &str = "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
-
-/// Prometheus' label name rule.
-pub(crate) fn is_label_name(s: &str) -> bool {
-    let mut b = s.bytes();
-    matches!(b.next(), Some(c) if c == b'_' || c.is_ascii_alphabetic())
-        && b.all(|c| c == b'_' || c.is_ascii_alphanumeric())
-}
 
 /// A selector needs a matcher that rejects the empty value, or it would
 /// select every stream.
@@ -23,8 +17,8 @@ pub(crate) fn selector(matchers: &[Matcher]) -> Result<()> {
     let selective = matchers.iter().any(|m| match m.op {
         MatchOp::Eq => !m.value.is_empty(),
         MatchOp::Neq => m.value.is_empty(),
-        MatchOp::Re => go_regex::compile_anchored(&m.value).is_ok_and(|re| !re.is_match("")),
-        MatchOp::Nre => go_regex::compile_anchored(&m.value).is_ok_and(|re| re.is_match("")),
+        MatchOp::Re => go_regex::compile_matcher(&m.value).is_ok_and(|re| !re.is_match("")),
+        MatchOp::Nre => go_regex::compile_matcher(&m.value).is_ok_and(|re| re.is_match("")),
     });
     if selective {
         Ok(())
@@ -35,7 +29,7 @@ pub(crate) fn selector(matchers: &[Matcher]) -> Result<()> {
 
 pub(crate) fn matcher_regex(m: &Matcher) -> Result<()> {
     if matches!(m.op, MatchOp::Re | MatchOp::Nre) {
-        go_regex::compile_anchored(&m.value).map_err(invalid)?;
+        go_regex::compile_matcher(&m.value).map_err(invalid)?;
     }
     Ok(())
 }
@@ -108,14 +102,14 @@ pub(crate) fn stage(stage: &Stage) -> Result<()> {
             }
         }
         Stage::LineFormat(t) => {
-            Template::parse(t).map_err(|e| stage_error(stage, template_msg(e)))?;
+            line_template(t).map_err(|e| stage_error(stage, template_msg(e)))?;
         }
         _ => {}
     }
     if let Stage::LabelFormat(fmts) = stage {
         for f in fmts {
             if let LabelFmt::Template { template, .. } = f {
-                Template::parse(template).map_err(|e| stage_error(stage, template_msg(e)))?;
+                line_template(template).map_err(|e| stage_error(stage, template_msg(e)))?;
             }
         }
     }
@@ -126,20 +120,5 @@ fn template_msg(e: crate::error::Error) -> String {
     match e {
         crate::error::Error::Invalid(m) => m,
         other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_names() {
-        assert!(is_label_name("a"));
-        assert!(is_label_name("_a1"));
-        assert!(is_label_name("__error__"));
-        assert!(!is_label_name("1a"));
-        assert!(!is_label_name(""));
-        assert!(!is_label_name("a-b"));
     }
 }

@@ -273,8 +273,10 @@ pub(crate) fn sanitize_into(key: &str, out: &mut String) {
     sanitize_segment(key, out, true);
 }
 
-/// Like `sanitize_into`; only a `first` segment gets the digit prefix.
-pub(crate) fn sanitize_segment(key: &str, out: &mut String, first: bool) {
+/// Loki's `sanitizeLabelKey`: surrounding space trimmed, every character but
+/// `[a-zA-Z0-9_]` made `_`; only a `first` segment gets `_` before a digit.
+pub fn sanitize_segment(key: &str, out: &mut String, first: bool) {
+    let key = key.trim();
     if first && key.as_bytes().first().is_some_and(u8::is_ascii_digit) {
         out.push('_');
     }

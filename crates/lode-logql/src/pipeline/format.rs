@@ -7,7 +7,7 @@ use regex::Regex;
 use super::builder::{Category, LabelBuf};
 use crate::ast::LabelFmt;
 use crate::error::{Error, Result};
-use crate::template::{Template, TemplateContext};
+use lode_go::template::{Template, TemplateContext};
 
 pub(crate) const TEMPLATE_ERR: &str = "TemplateFormatErr";
 
@@ -58,7 +58,7 @@ pub(crate) fn compile_label_fmt(fmts: &[LabelFmt]) -> Result<Vec<CompiledLabelFm
             },
             LabelFmt::Template { dst, template } => CompiledLabelFmt::Template {
                 dst: dst.clone(),
-                tmpl: Template::parse(template)?,
+                tmpl: super::line_template(template)?,
             },
         });
     }

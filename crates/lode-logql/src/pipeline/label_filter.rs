@@ -27,10 +27,8 @@ pub(crate) enum StrMatcher {
 
 impl StrMatcher {
     pub(crate) fn new(m: &Matcher) -> Result<Self> {
-        let anchored = |v: &str| {
-            Regex::new(&format!("^(?s:{v})$"))
-                .map_err(|e| Error::Invalid(format!("invalid regex {v:?}: {e}")))
-        };
+        let anchored =
+            |v: &str| lode_go::regex::compile_matcher(v).map_err(|e| Error::Invalid(e.to_string()));
         Ok(match m.op {
             MatchOp::Eq => StrMatcher::Eq(m.value.clone()),
             MatchOp::Neq => StrMatcher::Neq(m.value.clone()),

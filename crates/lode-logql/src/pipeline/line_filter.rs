@@ -59,8 +59,10 @@ fn literal_of(re: &str) -> Option<String> {
     String::from_utf8(lit(&hir)?).ok()
 }
 
+/// A Go regex with Go's meaning (`lode_go::regex`); the parser has already
+/// refused the ones Go refuses, with Go's message.
 pub(crate) fn compile_regex(re: &str) -> Result<Regex> {
-    Regex::new(re).map_err(|e| Error::Invalid(format!("invalid regex {re:?}: {e}")))
+    lode_go::regex::compile(re).map_err(|e| Error::Invalid(e.to_string()))
 }
 
 impl CompiledLineFilter {
@@ -82,7 +84,7 @@ impl CompiledLineFilter {
                 }
                 (LineFilterOp::Match | LineFilterOp::NotMatch, LineFilterValue::Str(s)) => {
                     let re = compile_regex(s)?;
-                    match literal_of(s) {
+                    match literal_of(re.as_str()) {
                         Some(l) if l.is_empty() => Matcher::All,
                         Some(l) => {
                             Matcher::Substring(Box::new(Finder::new(l.as_bytes()).into_owned()))

@@ -32,9 +32,9 @@ use std::mem;
 use regex::CaptureLocations;
 
 use crate::ast::{Parser, Stage};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::labels::LabelSet;
-use crate::template::Template;
+use lode_go::template::Template;
 
 use builder::LabelBuf;
 use drop_keep::Selector;
@@ -46,6 +46,7 @@ use logfmt::{Logfmt, LogfmtScratch, LOGFMT_ERR};
 use pattern::Pattern;
 use regexp::RegexpParser;
 
+pub use builder::sanitize_segment;
 pub use extract::{SampleExtractor, StreamExtractor};
 
 /// A log line after the pipeline.
@@ -81,6 +82,12 @@ enum Step {
     Decolorize(Decolorize),
 }
 
+/// Parses a `line_format` or `label_format` template, with the error
+/// wording Loki gives both (`invalid line template: template: line:1: ...`).
+pub(crate) fn line_template(src: &str) -> Result<Template> {
+    Template::parse(src, "line").map_err(|e| Error::Invalid(format!("invalid line template: {e}")))
+}
+
 fn compile_step(stage: &Stage) -> Result<Step> {
     Ok(match stage {
         Stage::LineFilter(f) => Step::Line(CompiledLineFilter::new(f)?),
@@ -104,7 +111,7 @@ fn compile_step(stage: &Stage) -> Result<Step> {
         Stage::Parser(Parser::Pattern(p)) => Step::Pattern(Pattern::new(p, true)?),
         Stage::Parser(Parser::Unpack) => Step::Unpack,
         Stage::LabelFilter(f) => Step::LabelFilter(CompiledLabelFilter::new(f)?),
-        Stage::LineFormat(t) => Step::LineFormat(Template::parse(t)?),
+        Stage::LineFormat(t) => Step::LineFormat(line_template(t)?),
         Stage::LabelFormat(f) => Step::LabelFormat(format::compile_label_fmt(f)?),
         Stage::Drop(items) => Step::Drop(drop_keep::compile(items)?),
         Stage::Keep(items) => Step::Keep(drop_keep::compile(items)?),

@@ -279,13 +279,13 @@ fn parse_go_int(s: &str) -> Result<i64, String> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "strconv.ParseInt: parsing {}: invalid syntax",
-            crate::quote::go_quote(s)
+            lode_go::strconv::quote(s)
         ));
     }
     s.parse::<i64>().map_err(|_| {
         format!(
             "strconv.ParseInt: parsing {}: value out of range",
-            crate::quote::go_quote(s)
+            lode_go::strconv::quote(s)
         )
     })
 }

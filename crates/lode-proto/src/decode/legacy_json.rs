@@ -4,10 +4,10 @@
 use serde::Deserialize;
 
 use super::json::json_error;
-use super::rfc3339::parse_rfc3339_nanos;
 use crate::error::ProtoError;
 use crate::labels::parse_labels;
 use crate::{Entry, PushRequest, PushStream};
+use lode_go::time::parse_rfc3339_nanos;
 
 #[derive(Deserialize)]
 struct Body {
@@ -42,7 +42,7 @@ pub fn decode_legacy_json(body: &[u8]) -> Result<PushRequest, ProtoError> {
                 let ts = parse_rfc3339_nanos(&e.ts).ok_or_else(|| {
                     ProtoError::Timestamp(format!(
                         "parsing time {}: not an RFC3339 timestamp",
-                        crate::quote::go_quote(&e.ts)
+                        lode_go::strconv::quote(&e.ts)
                     ))
                 })?;
                 Ok(Entry {

@@ -7,7 +7,6 @@ mod json;
 mod legacy_json;
 mod protobuf;
 mod push_wire;
-mod rfc3339;
 
 pub use body::{
     decode_body, decode_body_with, inflate, DecodeOptions, Inflate, DEFAULT_MAX_DECOMPRESSED_BYTES,
@@ -15,7 +14,6 @@ pub use body::{
 pub use json::decode_json;
 pub use legacy_json::decode_legacy_json;
 pub use protobuf::{decode_protobuf, decode_protobuf_with};
-pub use rfc3339::parse_rfc3339_nanos;
 
 /// Invalid UTF-8 in a line or metadata value is repaired, not fatal: Loki
 /// stores any bytes and its JSON answers show them as U+FFFD.

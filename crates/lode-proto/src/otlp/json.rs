@@ -86,27 +86,22 @@ fn hex_bytes(s: &str, what: &str) -> R<Vec<u8>> {
         .collect()
 }
 
+/// Protobuf's JSON mapping of `bytes`: standard or URL-safe base64, with or
+/// without padding.
 fn base64_decode(s: &str) -> R<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return Err(err("bytesValue: invalid base64")),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Ok(out)
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode};
+    const CONFIG: base64::engine::GeneralPurposeConfig =
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, CONFIG);
+    const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, CONFIG);
+    let engine = if s.contains(['-', '_']) {
+        &URL_SAFE
+    } else {
+        &STANDARD
+    };
+    base64::Engine::decode(engine, s).map_err(|_| err("bytesValue: invalid base64"))
 }
 
 fn any_value(v: &Value) -> R<AnyValue> {
@@ -289,6 +284,9 @@ mod tests {
     #[test]
     fn base64_round_trip() {
         assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(base64_decode("-_8").unwrap(), [0xfb, 0xff]);
+        assert!(base64_decode("a!b=").is_err());
         assert_eq!(super::super::values::base64(b"hello"), "aGVsbG8=");
     }
 }

@@ -31,76 +31,18 @@ impl Dur {
     }
 }
 
-/// Parses `[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d|w|y)` repeated.
+/// A setting's duration: Prometheus' syntax (`30d1h`, what Loki's
+/// `model.Duration` settings take) or Go's (`1.5h`, `250ms`, what its
+/// `time.Duration` settings take); never negative.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total: f64 = 0.0;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_end == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            "w" => 7.0 * 86400.0,
-            "y" => 365.0 * 86400.0,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_end..];
-    }
-    if !total.is_finite() || !(0.0..=1e12).contains(&total) {
-        return None;
-    }
-    Some(Duration::from_secs_f64(total))
+    let ns = lode_go::model::parse_duration(s).or_else(|| lode_go::duration::parse(s).ok())?;
+    u64::try_from(ns).ok().map(Duration::from_nanos)
 }
 
-/// Formats like Loki's model.Duration: `30d1h`, `12h`, `1m`, `0s`.
+/// Formats like Loki's `model.Duration`: `30d1h`, `12h`, `1m`, `0s`.
 pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, len) in [
-        ("y", 365 * 86_400_000u64),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if unit == "w" && !ms.is_multiple_of(len) {
-            // Loki prints weeks only when they divide the whole duration.
-            continue;
-        }
-        if ms >= len {
-            out.push_str(&format!("{}{unit}", ms / len));
-            ms %= len;
-        }
-    }
-    out
+    lode_go::model::format_duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 impl fmt::Display for Dur {
@@ -130,24 +72,10 @@ impl<'de> Deserialize<'de> for Dur {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Size(pub u64);
 
+/// A byte-size setting as Loki's `flagext.ByteSize` reads it (go-humanize:
+/// `262144`, `256KB`, `1MiB`, `1.5 GB`).
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let n: f64 = s[..split].parse().ok()?;
-    let mult: f64 = match s[split..].trim() {
-        "" | "B" => 1.0,
-        "KB" | "kB" | "K" | "k" => 1e3,
-        "MB" | "M" => 1e6,
-        "GB" | "G" => 1e9,
-        "KiB" | "Ki" => 1024.0,
-        "MiB" | "Mi" => 1024.0 * 1024.0,
-        "GiB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    let v = n * mult;
-    (v.is_finite() && v >= 0.0).then_some(v as u64)
+    lode_go::bytes::parse(s.trim()).ok()
 }
 
 impl Serialize for Size {

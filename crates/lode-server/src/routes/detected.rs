@@ -7,12 +7,12 @@
 use crate::encode::json_str;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{time_range, Params};
-use crate::routes::field_detect::{json_fields, Fields};
 use crate::routes::query::{json_response, selector_param};
 use crate::state::{ApiRequest, SharedState};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use lode_logql::ast::{LogExpr, Parser, Stage};
+use lode_logql::drilldown::fields::{json_fields, Fields};
 use lode_logql::pipeline::LogPipeline;
 use lode_logql::{Expr, LabelSet};
 use lode_storage::{Direction, LogQuery};

@@ -5,11 +5,11 @@
 use crate::encode::json_str;
 use crate::error::{ApiError, ApiResult};
 use crate::params::{parse_step, time_range};
-use crate::routes::pattern_miner::Miner;
 use crate::routes::query::json_response;
 use crate::state::{ApiRequest, SharedState};
 use axum::extract::State;
 use axum::response::Response;
+use lode_logql::drilldown::patterns::Miner;
 use lode_logql::pipeline::LogPipeline;
 use lode_logql::Expr;
 use lode_storage::{Direction, LogQuery};

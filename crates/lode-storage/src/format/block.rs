@@ -135,11 +135,7 @@ fn metadata_dictionary(entries: &[Entry]) -> (Vec<u8>, Vec<u32>) {
         let next = seen.len() as u32;
         let ix = *seen.entry(sm).or_insert(next);
         if ix == next {
-            put_uvarint(&mut body, sm.len() as u64);
-            for (k, v) in sm {
-                put_bytes(&mut body, k.as_bytes());
-                put_bytes(&mut body, v.as_bytes());
-            }
+            encode_set(&mut body, sm);
         }
         sets[i] = ix;
     }
@@ -435,6 +431,29 @@ impl Dict {
     pub fn len(&self) -> usize {
         self.at.len()
     }
+}
+
+/// Appends one metadata set in its block encoding: a uvarint pair count,
+/// then each name and value length-prefixed.
+pub(crate) fn encode_set(out: &mut Vec<u8>, set: &[(String, String)]) {
+    put_uvarint(out, set.len() as u64);
+    for (k, v) in set {
+        put_bytes(out, k.as_bytes());
+        put_bytes(out, v.as_bytes());
+    }
+}
+
+/// Reads back one set written by `encode_set`.
+pub(crate) fn decode_set(key: &[u8]) -> Result<Vec<(String, String)>, StorageError> {
+    let mut r = Reader::new(key);
+    let pairs = r.uvarint()?;
+    let mut out = Vec::with_capacity(pairs.min(64) as usize);
+    for _ in 0..pairs {
+        let k = r.str()?.to_string();
+        let v = r.str()?.to_string();
+        out.push((k, v));
+    }
+    Ok(out)
 }
 
 /// The end of the metadata set encoded from the reader's position.

@@ -20,8 +20,7 @@
 
 use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GROUPS};
 use crate::error::StorageError;
-use crate::format::block::{read_in_place, read_without_lines, Dict};
-use crate::format::varint::{put_bytes, put_uvarint};
+use crate::format::block::{decode_set, encode_set, read_in_place, read_without_lines, Dict};
 use crate::query::{ScanStats, Source, StreamSources};
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
 use lode_logql::engine::{BucketGrid, SeriesBuckets};
@@ -159,59 +158,6 @@ impl Acc {
     }
 }
 
-// The meta section of a block (`docs/storage.md`, "Block"): uvarint entry
-// count; zigzag-varint timestamps, the first absolute and then deltas;
-// uvarint line lengths; per entry a uvarint pair count and each name and
-// value length-prefixed. Read here with inlined varints: this is the
-// per-entry work of every count.
-
-fn corrupt() -> StorageError {
-    StorageError::Corrupt("truncated or invalid block meta".into())
-}
-
-#[inline(always)]
-fn uvarint(b: &[u8], pos: &mut usize) -> Result<u64, StorageError> {
-    if let Some(&x) = b.get(*pos) {
-        if x < 0x80 {
-            *pos += 1;
-            return Ok(u64::from(x));
-        }
-    }
-    let mut v = 0u64;
-    let mut shift = 0u32;
-    loop {
-        let x = *b.get(*pos).ok_or_else(corrupt)?;
-        *pos += 1;
-        if shift >= 64 {
-            return Err(corrupt());
-        }
-        v |= u64::from(x & 0x7f) << shift;
-        if x < 0x80 {
-            return Ok(v);
-        }
-        shift += 7;
-    }
-}
-
-fn decode_md(key: &[u8]) -> Result<Vec<(String, String)>, StorageError> {
-    let mut pos = 0;
-    let pairs = uvarint(key, &mut pos)?;
-    let mut out = Vec::with_capacity(pairs.min(64) as usize);
-    let text = |pos: &mut usize| -> Result<String, StorageError> {
-        let len = uvarint(key, pos)? as usize;
-        let end = pos.checked_add(len).ok_or_else(corrupt)?;
-        let s = key.get(*pos..end).ok_or_else(corrupt)?;
-        *pos = end;
-        String::from_utf8(s.to_vec()).map_err(|_| corrupt())
-    };
-    for _ in 0..pairs {
-        let k = text(&mut pos)?;
-        let v = text(&mut pos)?;
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
 /// Per-block vectors, reused from block to block.
 #[derive(Default)]
 struct Bufs {
@@ -317,12 +263,7 @@ impl View<'_> {
             View::Block { b, dict, .. } => dict.set(b.sets[i]),
             View::Head(v) => {
                 scratch.clear();
-                let sm = &v[i].structured_metadata;
-                put_uvarint(scratch, sm.len() as u64);
-                for (k, v) in sm {
-                    put_bytes(scratch, k.as_bytes());
-                    put_bytes(scratch, v.as_bytes());
-                }
+                encode_set(scratch, &v[i].structured_metadata);
                 scratch
             }
         }
@@ -421,7 +362,7 @@ impl Groups {
             self.last = p;
             return Ok(self.slots[p]);
         }
-        let md = decode_md(key)?;
+        let md = decode_set(key)?;
         let slot = match ex.process(ts, line, &md) {
             Some((_, labels)) => Some(acc.slot(labels)?),
             None => None,

@@ -383,7 +383,7 @@ impl Parser<'_> {
             Arg::Bool(_) | Arg::Str { .. } | Arg::Number(_) | Arg::Nil | Arg::Dot => {
                 return Err(format!(
                     "unexpected . after term {}",
-                    super::lex::go_quote(&node.to_string())
+                    super::go_quote(&node.to_string())
                 ));
             }
             other => Arg::Chain {
@@ -401,18 +401,13 @@ impl Parser<'_> {
         let arg = match it.kind {
             Kind::Ident => match Func::lookup(text) {
                 Some(f) => Arg::Func(f),
-                None => {
-                    return Err(format!(
-                        "function {} not defined",
-                        super::lex::go_quote(text)
-                    ))
-                }
+                None => return Err(format!("function {} not defined", super::go_quote(text))),
             },
             Kind::Dot => Arg::Dot,
             Kind::Nil => Arg::Nil,
             Kind::Variable => {
                 if !self.vars.iter().any(|v| v == text) {
-                    return Err(format!("undefined variable {}", super::lex::go_quote(text)));
+                    return Err(format!("undefined variable {}", super::go_quote(text)));
                 }
                 Arg::Var {
                     name: text.to_string(),
@@ -466,10 +461,7 @@ fn new_number(text: &str, is_char: bool) -> PResult<Number> {
         return Ok(n);
     }
     if text.ends_with('i') {
-        return Err(format!(
-            "illegal number syntax: {}",
-            super::lex::go_quote(text)
-        ));
+        return Err(format!("illegal number syntax: {}", super::go_quote(text)));
     }
     n.uint = go_parse_uint(text);
     n.int = go_parse_int(text);
@@ -482,7 +474,7 @@ fn new_number(text: &str, is_char: bool) -> PResult<Number> {
         n.float = Some(u as f64);
     } else if let Some(f) = go_parse_float(text) {
         if !text.contains(['.', 'e', 'E', 'p', 'P']) {
-            return Err(format!("integer overflow: {}", super::lex::go_quote(text)));
+            return Err(format!("integer overflow: {}", super::go_quote(text)));
         }
         n.float = Some(f);
         if f.fract() == 0.0 && f.abs() < 9.2e18 {
@@ -490,106 +482,15 @@ fn new_number(text: &str, is_char: bool) -> PResult<Number> {
         }
     }
     if n.int.is_none() && n.uint.is_none() && n.float.is_none() {
-        return Err(format!(
-            "illegal number syntax: {}",
-            super::lex::go_quote(text)
-        ));
+        return Err(format!("illegal number syntax: {}", super::go_quote(text)));
     }
     Ok(n)
 }
 
-/// Go's `strconv.Unquote` for `"…"`, `'…'` and `` `…` `` literals. Bytes
-/// that do not form UTF-8 (from `\x` / octal escapes) become U+FFFD.
-pub(crate) fn unquote(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    if b.len() < 2 {
-        return None;
-    }
-    let quote = b[0];
-    if b[b.len() - 1] != quote {
-        return None;
-    }
-    let body = &s[1..s.len() - 1];
-    if quote == b'`' {
-        if body.contains('`') {
-            return None;
-        }
-        return Some(body.replace('\r', ""));
-    }
-    if quote != b'"' && quote != b'\'' {
-        return None;
-    }
-    let mut out: Vec<u8> = Vec::with_capacity(body.len());
-    let mut chars = body.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        if c == quote as char || c == '\n' {
-            return None;
-        }
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        let (_, e) = chars.next()?;
-        let simple = match e {
-            'a' => Some(7u8),
-            'b' => Some(8),
-            'f' => Some(12),
-            'n' => Some(b'\n'),
-            'r' => Some(b'\r'),
-            't' => Some(b'\t'),
-            'v' => Some(11),
-            '\\' => Some(b'\\'),
-            '\'' | '"' if e as u8 == quote => Some(e as u8),
-            _ => None,
-        };
-        if let Some(v) = simple {
-            out.push(v);
-            continue;
-        }
-        let mut take_hex = |n: usize| -> Option<u32> {
-            let mut v = 0u32;
-            for _ in 0..n {
-                let (_, h) = chars.next()?;
-                v = v * 16 + h.to_digit(16)?;
-            }
-            Some(v)
-        };
-        match e {
-            'x' => {
-                let v = take_hex(2)?;
-                if quote == b'\'' {
-                    push_char(&mut out, char::from_u32(v)?);
-                } else {
-                    out.push(v as u8);
-                }
-            }
-            'u' => push_char(&mut out, char::from_u32(take_hex(4)?)?),
-            'U' => push_char(&mut out, char::from_u32(take_hex(8)?)?),
-            '0'..='7' => {
-                let mut v = e.to_digit(8)?;
-                for _ in 0..2 {
-                    let (_, d) = chars.next()?;
-                    v = v * 8 + d.to_digit(8)?;
-                }
-                if v > 255 {
-                    return None;
-                }
-                if quote == b'\'' {
-                    push_char(&mut out, char::from_u32(v)?);
-                } else {
-                    out.push(v as u8);
-                }
-            }
-            _ => return None,
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
-}
-
-fn push_char(out: &mut Vec<u8>, c: char) {
-    let mut buf = [0u8; 4];
-    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+/// `strconv.Unquote`; bytes that do not form UTF-8 (from `\x` / octal
+/// escapes) become U+FFFD, as Go prints them.
+fn unquote(s: &str) -> Option<String> {
+    crate::strconv::unquote_lossy(s).ok()
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use super::lex::push_quoted_body;
 use super::value::Value;
+use crate::strconv::push_escaped as push_quoted_body;
 
 /// More significant or fractional digits than any f64 has.
 const MAX_EXACT_DIGITS: usize = 1100;

@@ -6,11 +6,11 @@ use std::fmt::Display;
 use std::rc::Rc;
 
 use super::ast::{Arg, ArgNode, Branch, Command, Node, Number, Pipe};
+use super::fmt as gofmt;
 use super::funcs::{self, Func, Ty};
-use super::gofmt;
-use super::gotime::GoTime;
 use super::value::Value;
 use super::TemplateContext;
+use crate::time::GoTime;
 
 /// An execution error: the node it happened at (byte offset and its text
 /// as Go quotes it) and the message.

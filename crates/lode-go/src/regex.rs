@@ -7,31 +7,42 @@
 
 use std::fmt::Write as _;
 
+use crate::Error;
+
 /// Go's largest repeat count.
 const MAX_REPEAT: u32 = 1000;
 
-/// Compiles a Go regex, unanchored (line filters, `regexp` parser).
-pub fn compile(pattern: &str) -> Result<regex::Regex, String> {
+/// Compiles a Go regex, unanchored (line filters, the `regexp` parser,
+/// templates' `regexReplaceAll`).
+pub fn compile(pattern: &str) -> Result<regex::Regex, Error> {
     build(&translate(pattern)?, pattern)
 }
 
-/// Compiles a Go regex that must match the whole value (label matchers,
-/// `label_replace`), as Prometheus does with `^(?:re)$`.
-pub fn compile_anchored(pattern: &str) -> Result<regex::Regex, String> {
+/// Compiles a Go regex that must match the whole value, as
+/// `regexp.Compile("^(?:" + re + ")$")` (`label_replace`).
+pub fn compile_anchored(pattern: &str) -> Result<regex::Regex, Error> {
     build(&format!("^(?:{})$", translate(pattern)?), pattern)
 }
 
-fn build(translated: &str, original: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(translated).map_err(|e| match e {
-        regex::Error::CompiledTooBig(_) => {
-            format!("error parsing regexp: expression too large: `{original}`")
-        }
-        _ => format!("error parsing regexp: invalid or unsupported Perl syntax: `{original}`"),
+/// Compiles a label matcher's regex the way Prometheus' `labels.Matcher`
+/// does: anchored, and `.` matches a newline (`^(?s:re)$`).
+pub fn compile_matcher(pattern: &str) -> Result<regex::Regex, Error> {
+    build(&format!("^(?s:{})$", translate(pattern)?), pattern)
+}
+
+fn build(translated: &str, original: &str) -> Result<regex::Regex, Error> {
+    regex::Regex::new(translated).map_err(|e| {
+        Error::Regex(match e {
+            regex::Error::CompiledTooBig(_) => {
+                format!("error parsing regexp: expression too large: `{original}`")
+            }
+            _ => format!("error parsing regexp: invalid or unsupported Perl syntax: `{original}`"),
+        })
     })
 }
 
 /// Rewrites a Go regex into an equivalent `regex`-crate pattern.
-pub fn translate(pattern: &str) -> Result<String, String> {
+pub fn translate(pattern: &str) -> Result<String, Error> {
     Translator {
         src: pattern,
         pos: 0,
@@ -41,6 +52,7 @@ pub fn translate(pattern: &str) -> Result<String, String> {
         after_repeat: false,
     }
     .run()
+    .map_err(Error::Regex)
 }
 
 fn err(kind: &str, frag: &str) -> String {
@@ -554,39 +566,39 @@ mod tests {
     #[test]
     fn go_errors() {
         assert_eq!(
-            compile("(unclosed").unwrap_err(),
+            compile("(unclosed").unwrap_err().to_string(),
             "error parsing regexp: missing closing ): `(unclosed`"
         );
         assert_eq!(
-            compile("a)").unwrap_err(),
+            compile("a)").unwrap_err().to_string(),
             "error parsing regexp: unexpected ): `a)`"
         );
         assert_eq!(
-            compile("[abc").unwrap_err(),
+            compile("[abc").unwrap_err().to_string(),
             "error parsing regexp: missing closing ]: `[abc`"
         );
         assert_eq!(
-            compile("*a").unwrap_err(),
+            compile("*a").unwrap_err().to_string(),
             "error parsing regexp: missing argument to repetition operator: `*`"
         );
         assert_eq!(
-            compile("a**").unwrap_err(),
+            compile("a**").unwrap_err().to_string(),
             "error parsing regexp: invalid nested repetition operator: `*`"
         );
         assert_eq!(
-            compile(r"\Z").unwrap_err(),
+            compile(r"\Z").unwrap_err().to_string(),
             "error parsing regexp: invalid escape sequence: `\\Z`"
         );
         assert_eq!(
-            compile(r"\1").unwrap_err(),
+            compile(r"\1").unwrap_err().to_string(),
             "error parsing regexp: invalid escape sequence: `\\1`"
         );
         assert_eq!(
-            compile("a{2,1}").unwrap_err(),
+            compile("a{2,1}").unwrap_err().to_string(),
             "error parsing regexp: invalid repeat count: `{2,1}`"
         );
         assert_eq!(
-            compile("a{1001}").unwrap_err(),
+            compile("a{1001}").unwrap_err().to_string(),
             "error parsing regexp: invalid repeat count: `{1001}`"
         );
         assert!(compile("(?P<>a)").is_err());

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::lex::go_quote;
+use super::go_quote;
 
 /// Largest string a function may build; guards against templates such as
 /// `repeat 1000000000 __line__` exhausting memory.
@@ -226,231 +226,60 @@ pub(crate) fn js_escape(s: &str) -> String {
     out
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Go's `base64.StdEncoding`: padding required, stray bits in the last
+/// symbol allowed (it is not `Strict`).
+const STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+);
 
 pub(crate) fn b64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (k, &b)| acc | (b as u32) << (16 - 8 * k));
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::Engine::encode(&STD, data)
 }
 
-/// `base64.StdEncoding.DecodeString`; the error is Go's message.
+/// `base64.StdEncoding.DecodeString`, which skips `\r` and `\n`; the
+/// error is Go's message, with the offset in the original input.
 pub(crate) fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
-    let bad = |i: usize| format!("illegal base64 data at input byte {i}");
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len() / 4 * 3);
-    let mut quantum = [0u8; 4];
-    let mut n = 0usize;
-    let mut start = 0usize;
-    let mut i = 0usize;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'\r' || c == b'\n' {
-            i += 1;
-            continue;
-        }
-        if n == 0 {
-            start = i;
-        }
-        if c == b'=' {
-            // Padding is allowed in the last two places of a quantum only.
-            if n < 2 {
-                return Err(bad(i));
-            }
-            let mut j = i + 1;
-            let mut pads = 1;
-            while pads < 4 - n {
-                while j < b.len() && (b[j] == b'\r' || b[j] == b'\n') {
-                    j += 1;
-                }
-                if j >= b.len() || b[j] != b'=' {
-                    return Err(bad(j.min(b.len())));
-                }
-                pads += 1;
-                j += 1;
-            }
-            while j < b.len() && (b[j] == b'\r' || b[j] == b'\n') {
-                j += 1;
-            }
-            if j < b.len() {
-                return Err(bad(j));
-            }
-            let v = quantum[..n]
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (k, &d)| acc | (d as u32) << (18 - 6 * k));
-            out.push((v >> 16) as u8);
-            if n == 3 {
-                out.push((v >> 8) as u8);
-            }
-            return Ok(out);
-        }
-        let Some(d) = B64.iter().position(|&x| x == c) else {
-            return Err(bad(i));
+    use base64::DecodeError;
+    let newline = |c: &u8| *c == b'\r' || *c == b'\n';
+    let kept: std::borrow::Cow<[u8]> = if s.bytes().any(|c| newline(&c)) {
+        s.bytes()
+            .filter(|c| !newline(c))
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        s.as_bytes().into()
+    };
+    base64::Engine::decode(&STD, &kept).map_err(|e| {
+        let at = match e {
+            DecodeError::InvalidByte(i, _) | DecodeError::InvalidLastSymbol(i, _) => i,
+            // Go stops at the start of the quantum it could not finish.
+            DecodeError::InvalidLength(len) => len / 4 * 4,
+            DecodeError::InvalidPadding => kept.len().saturating_sub(1) / 4 * 4,
         };
-        quantum[n] = d as u8;
-        n += 1;
-        if n == 4 {
-            let v = quantum
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (k, &d)| acc | (d as u32) << (18 - 6 * k));
-            out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
-            n = 0;
-        }
-        i += 1;
-    }
-    if n != 0 {
-        return Err(bad(start));
-    }
-    Ok(out)
+        let original = s
+            .bytes()
+            .enumerate()
+            .filter(|(_, c)| !newline(c))
+            .nth(at)
+            .map_or(s.len(), |(i, _)| i);
+        format!("illegal base64 data at input byte {original}")
+    })
 }
 
 /// `time.ParseDuration`, in seconds.
-pub(crate) fn parse_duration(orig: &str) -> Result<f64, String> {
-    let invalid = || format!("time: invalid duration {}", go_quote(orig));
-    let mut s = orig;
-    let mut neg = false;
-    if let Some(c) = s.chars().next() {
-        if c == '-' || c == '+' {
-            neg = c == '-';
-            s = &s[1..];
-        }
-    }
-    if s == "0" {
-        return Ok(0.0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: u128 = 0;
-    while !s.is_empty() {
-        let b = s.as_bytes();
-        if !(b[0] == b'.' || b[0].is_ascii_digit()) {
-            return Err(invalid());
-        }
-        let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
-        let mut v: u128 = 0;
-        for &c in &b[..int_len] {
-            v = v * 10 + (c - b'0') as u128;
-            if v > 1 << 63 {
-                return Err(invalid());
-            }
-        }
-        s = &s[int_len..];
-        let (mut frac, mut scale) = (0u128, 1f64);
-        let mut post = false;
-        if s.starts_with('.') {
-            s = &s[1..];
-            let fl = s.bytes().take_while(|c| c.is_ascii_digit()).count();
-            post = fl > 0;
-            let mut overflow = false;
-            for c in s[..fl].bytes() {
-                if overflow || frac > (1u128 << 63) / 10 {
-                    overflow = true;
-                    continue;
-                }
-                frac = frac * 10 + (c - b'0') as u128;
-                scale *= 10.0;
-            }
-            s = &s[fl..];
-        }
-        if int_len == 0 && !post {
-            return Err(invalid());
-        }
-        let ul = s
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(s.len());
-        if ul == 0 {
-            return Err(format!("time: missing unit in duration {}", go_quote(orig)));
-        }
-        let unit_name = &s[..ul];
-        s = &s[ul..];
-        let unit: u128 = match unit_name {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    go_quote(unit_name),
-                    go_quote(orig)
-                ));
-            }
-        };
-        if v > (1u128 << 63) / unit {
-            return Err(invalid());
-        }
-        v *= unit;
-        if frac > 0 {
-            v += (frac as f64 * (unit as f64 / scale)) as u128;
-            if v > 1 << 63 {
-                return Err(invalid());
-            }
-        }
-        total += v;
-        if total > 1 << 63 {
-            return Err(invalid());
-        }
-    }
-    if !neg && total > (1 << 63) - 1 {
-        return Err(invalid());
-    }
-    let d = total as i128 * if neg { -1 } else { 1 };
-    let d = d as i64;
-    Ok((d / 1_000_000_000) as f64 + (d % 1_000_000_000) as f64 / 1e9)
+pub(crate) fn parse_duration(s: &str) -> Result<f64, String> {
+    let ns = crate::duration::parse(s).map_err(|e| e.to_string())?;
+    Ok((ns / 1_000_000_000) as f64 + (ns % 1_000_000_000) as f64 / 1e9)
 }
 
-/// go-humanize's `ParseBytes` (`"1.5 MB"`, `"42KiB"`, `"1,024"`).
+/// go-humanize's `ParseBytes`.
 pub(crate) fn parse_bytes(s: &str) -> Result<f64, String> {
-    let num_len = s
-        .bytes()
-        .take_while(|c| c.is_ascii_digit() || *c == b'.' || *c == b',')
-        .count();
-    let num = s[..num_len].replace(',', "");
-    let f: f64 = super::cast::go_parse_float(&num).ok_or_else(|| {
-        format!(
-            "strconv.ParseFloat: parsing {}: invalid syntax",
-            go_quote(&num)
-        )
-    })?;
-    let extra = s[num_len..].trim().to_lowercase();
-    let mult: f64 = match extra.as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "ki" | "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mi" | "mib" => 1_048_576.0,
-        "g" | "gb" => 1e9,
-        "gi" | "gib" => 1_073_741_824.0,
-        "t" | "tb" => 1e12,
-        "ti" | "tib" => 1_099_511_627_776.0,
-        "p" | "pb" => 1e15,
-        "pi" | "pib" => 1_125_899_906_842_624.0,
-        "e" | "eb" => 1e18,
-        "ei" | "eib" => 1_152_921_504_606_846_976.0,
-        _ => return Err(format!("unhandled size name: {extra}")),
-    };
-    let v = f * mult;
-    if v >= 18_446_744_073_709_551_615.0 {
-        return Err(format!("too large: {s}"));
-    }
-    Ok((v as u64) as f64)
+    crate::bytes::parse(s)
+        .map(|b| b as f64)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -505,6 +334,13 @@ mod tests {
             b64_decode("a!==").unwrap_err(),
             "illegal base64 data at input byte 1"
         );
+        assert_eq!(b64_decode("aGVs\r\nbG8=").unwrap(), b"hello");
+        assert_eq!(
+            b64_decode("aG\nVs!G8=").unwrap_err(),
+            "illegal base64 data at input byte 5"
+        );
+        // Go is not strict about the unused bits of the last symbol.
+        assert_eq!(b64_decode("aGVsbG9=").unwrap(), b"hello");
     }
 
     #[test]

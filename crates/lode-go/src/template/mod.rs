@@ -1,8 +1,8 @@
 //! A Go `text/template` engine with the functions Loki's `line_format` and
 //! `label_format` offer.
 //!
-//! CONTRACT (used by `pipeline`; keep these signatures stable):
-//! `Template::parse(src)` validates at query-compile time (a syntax error is
+//! CONTRACT (used by LogQL's pipeline; keep these signatures stable):
+//! `Template::parse(src, name)` validates at query-compile time (a syntax error is
 //! a 400 for the whole query); `render(&ctx)` runs per entry and an error
 //! there becomes `__error__="TemplateFormatErr"` on the entry.
 //!
@@ -16,9 +16,8 @@
 mod ast;
 mod cast;
 mod exec;
+mod fmt;
 mod funcs;
-mod gofmt;
-mod gotime;
 mod lex;
 mod parse;
 mod strfuncs;
@@ -26,7 +25,9 @@ mod strfuncs;
 mod tests;
 mod value;
 
-use crate::error::{Error, Result};
+pub(crate) use crate::strconv::quote as go_quote;
+
+use crate::Error;
 
 /// What a template can see while rendering one entry.
 pub trait TemplateContext {
@@ -52,21 +53,10 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses a `line_format` template.
-    pub fn parse(src: &str) -> Result<Template> {
-        Self::parse_named(src, "line")
-            .map_err(|e| Error::Invalid(format!("invalid line template: {e}")))
-    }
-
-    /// Parses the template of one `label_format` target (Loki names these
-    /// templates `label`, and words the error after the label).
-    pub fn parse_label(label: &str, src: &str) -> Result<Template> {
-        Self::parse_named(src, "label")
-            .map_err(|e| Error::Invalid(format!("invalid template for label '{label}': {e}")))
-    }
-
-    fn parse_named(src: &str, name: &'static str) -> std::result::Result<Template, String> {
-        let nodes = parse::parse(src, name)?;
+    /// Parses a template that Go's errors call `name` (Loki names
+    /// `line_format`'s template `line` and `label_format`'s `label`).
+    pub fn parse(src: &str, name: &'static str) -> Result<Template, Error> {
+        let nodes = parse::parse(src, name).map_err(Error::Template)?;
         Ok(Template {
             src: src.to_string(),
             name,

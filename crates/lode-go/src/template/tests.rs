@@ -45,7 +45,7 @@ impl TemplateContext for Ctx {
 }
 
 fn render(src: &str, ctx: &Ctx) -> Result<String, String> {
-    let t = Template::parse(src).map_err(|e| format!("PARSE {e}"))?;
+    let t = Template::parse(src, "line").map_err(|e| format!("PARSE {e}"))?;
     let mut out = String::new();
     t.render(ctx, &mut out)?;
     Ok(out)
@@ -364,32 +364,28 @@ fn render_errors_use_go_messages() {
 }
 
 #[test]
-fn parse_errors_are_invalid_queries() {
-    let err = Template::parse("{{.foo").unwrap_err().to_string();
-    assert_eq!(
-        err,
-        "invalid line template: template: line:1: unclosed action"
-    );
-    let err = Template::parse_label("dst", "{{ foo }}")
+fn parse_errors_name_the_template() {
+    let err = Template::parse("{{.foo", "line").unwrap_err().to_string();
+    assert_eq!(err, "template: line:1: unclosed action");
+    let err = Template::parse("{{ foo }}", "label")
         .unwrap_err()
         .to_string();
-    assert_eq!(
-        err,
-        "invalid template for label 'dst': template: label:1: function \"foo\" not defined"
-    );
+    assert_eq!(err, "template: label:1: function \"foo\" not defined");
 }
 
 #[test]
 fn required_labels_lists_fields() {
-    let t =
-        Template::parse("{{ .b }} {{ if .a }}{{ .c.d | lower }}{{ end }} {{ (printf \"%s\" .b) }}")
-            .unwrap();
+    let t = Template::parse(
+        "{{ .b }} {{ if .a }}{{ .c.d | lower }}{{ end }} {{ (printf \"%s\" .b) }}",
+        "line",
+    )
+    .unwrap();
     assert_eq!(t.required_labels(), vec!["a", "b", "c"]);
 }
 
 #[test]
 fn output_buffer_is_reused() {
-    let t = Template::parse("{{ .a }}").unwrap();
+    let t = Template::parse("{{ .a }}", "line").unwrap();
     let mut out = String::from("stale");
     t.render(&Ctx::new(&[("a", "v")], ""), &mut out).unwrap();
     assert_eq!(out, "v");
@@ -482,7 +478,7 @@ const VOCAB: &[&str] = &[
 proptest! {
     #[test]
     fn parse_never_panics(src in ".{0,60}") {
-        let _ = Template::parse(&src);
+        let _ = Template::parse(&src, "line");
     }
 
     #[test]
@@ -494,7 +490,7 @@ proptest! {
         ts in any::<i64>(),
     ) {
         let src: String = toks.join(" ");
-        if let Ok(t) = Template::parse(&src) {
+        if let Ok(t) = Template::parse(&src, "line") {
             let mut c = Ctx::new(&[("a", &a), ("b", &b)], &line);
             c.ts = ts;
             let mut out = String::new();
@@ -514,7 +510,7 @@ proptest! {
         a in ".{0,16}",
         b in ".{0,10}",
     ) {
-        let t = Template::parse(f).unwrap();
+        let t = Template::parse(f, "line").unwrap();
         let c = Ctx::new(&[("a", &a), ("b", &b)], "line");
         let mut out = String::new();
         let _ = t.render(&c, &mut out);
@@ -665,7 +661,7 @@ proptest! {
         b in "[0-9a-z.%-]{0,8}",
     ) {
         let src = grammar_template(&choices);
-        let t = Template::parse(&src);
+        let t = Template::parse(&src, "line");
         prop_assert!(t.is_ok(), "{src}: {:?}", t.err());
         let c = Ctx::new(&[("a", &a), ("b", &b), ("c", "x")], "the line");
         let mut out = String::new();

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::gotime::GoTime;
+use crate::time::GoTime;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Value<'a> {

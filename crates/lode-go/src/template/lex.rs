@@ -2,6 +2,8 @@
 //! `text/template/parse` lexer (delimiters `{{ }}`, trim markers, comments,
 //! and the action grammar's tokens).
 
+use super::go_quote;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Text,
@@ -494,60 +496,6 @@ pub(crate) fn go_char_u(c: char) -> String {
     }
 }
 
-/// Go's `strconv.Quote` (printable Unicode kept, the rest escaped).
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    push_quoted_body(&mut out, s, '"', false);
-    out.push('"');
-    out
-}
-
-/// Appends `s` escaped the way `strconv.Quote` does (`quote` is the quote
-/// character to escape; `ascii` escapes every non-ASCII rune).
-pub(crate) fn push_quoted_body(out: &mut String, s: &str, quote: char, ascii: bool) {
-    use std::fmt::Write;
-    for c in s.chars() {
-        match c {
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            '\\' => out.push_str("\\\\"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            '\u{fffd}' => out.push('\u{fffd}'),
-            c if ascii && !c.is_ascii() || !ascii && !is_go_printable(c) => {
-                if (c as u32) < 0x10000 {
-                    let _ = write!(out, "\\u{:04x}", c as u32);
-                } else {
-                    let _ = write!(out, "\\U{:08x}", c as u32);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-}
-
-/// Approximates Go's `strconv.IsPrint`: letters, marks, numbers,
-/// punctuation, symbols and the ASCII space.
-fn is_go_printable(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    !(c.is_control()
-        || c.is_whitespace()
-        || matches!(c as u32, 0xad | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x206f | 0xfeff | 0xfff9..=0xfffb | 0xe000..=0xf8ff | 0xf0000..))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,10 +553,5 @@ mod tests {
         assert_eq!(last("{{ (x }}"), "unclosed left paren");
         assert_eq!(last("{{ \"abc }}"), "unterminated quoted string");
         assert_eq!(last("{{ 3x }}"), "bad number syntax: \"3x\"");
-    }
-
-    #[test]
-    fn quoting_matches_go() {
-        assert_eq!(go_quote("a\"b\n\u{1}é"), "\"a\\\"b\\n\\x01é\"");
     }
 }

@@ -15,9 +15,9 @@ pub fn value_type(v: &str) -> &'static str {
         "1" | "t" | "T" | "TRUE" | "true" | "True" | "0" | "f" | "F" | "FALSE" | "false" | "False"
     ) {
         "boolean"
-    } else if is_go_duration(v) {
+    } else if lode_go::duration::parse(v).is_ok() {
         "duration"
-    } else if is_bytes(v) {
+    } else if lode_go::bytes::parse(v).is_ok() {
         "bytes"
     } else {
         "string"
@@ -34,93 +34,6 @@ fn is_go_float(v: &str) -> bool {
             || t.eq_ignore_ascii_case("infinity")
             || t.eq_ignore_ascii_case("nan"))
         && v.parse::<f64>().is_ok()
-}
-
-/// Go's `time.ParseDuration` grammar: `[-+]?(number unit)+`.
-fn is_go_duration(v: &str) -> bool {
-    let s = v.strip_prefix(['-', '+']).unwrap_or(v);
-    if s.is_empty() {
-        return false;
-    }
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-            i += 1;
-        }
-        if i == start || !s[start..i].chars().any(|c| c.is_ascii_digit()) {
-            return false;
-        }
-        let ustart = i;
-        while i < b.len() && !(b[i].is_ascii_digit() || b[i] == b'.') {
-            i += 1;
-        }
-        if !matches!(
-            &s[ustart..i],
-            "ns" | "us" | "µs" | "μs" | "ms" | "s" | "m" | "h"
-        ) {
-            return false;
-        }
-    }
-    true
-}
-
-/// `humanize.ParseBytes`-style sizes: a number, optional space, a unit.
-fn is_bytes(v: &str) -> bool {
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    if num.is_empty() || num.parse::<f64>().is_err() {
-        return false;
-    }
-    let unit = unit.trim_start().to_ascii_lowercase();
-    matches!(
-        unit.as_str(),
-        "b" | "k"
-            | "kb"
-            | "ki"
-            | "kib"
-            | "m"
-            | "mb"
-            | "mi"
-            | "mib"
-            | "g"
-            | "gb"
-            | "gi"
-            | "gib"
-            | "t"
-            | "tb"
-            | "ti"
-            | "tib"
-            | "p"
-            | "pb"
-            | "pi"
-            | "pib"
-            | "e"
-            | "eb"
-            | "ei"
-            | "eib"
-    )
-}
-
-/// Label-name sanitising as Loki's parsers do it.
-pub fn sanitize(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
 }
 
 /// Flattens a JSON object line like `| json`: nested keys joined with `_`,
@@ -155,7 +68,14 @@ fn walk(
             other => Some(other.to_string()),
         };
         if let Some(value) = value {
-            let name = sanitize(&path.join("_"));
+            // Each key sanitised as Loki's `json` parser does it, joined with `_`.
+            let mut name = String::new();
+            for (i, seg) in path.iter().enumerate() {
+                if i > 0 {
+                    name.push('_');
+                }
+                crate::pipeline::sanitize_segment(seg, &mut name, i == 0);
+            }
             out.push((name, value, path.clone()));
         }
         path.pop();

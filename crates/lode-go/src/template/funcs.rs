@@ -6,10 +6,10 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::cast::{to_float64, to_int64, Decimal};
-use super::gofmt;
-use super::gotime::{self, GoTime};
+use super::fmt as gofmt;
 use super::strfuncs;
 use super::value::Value;
+use crate::time::{self as gotime, GoTime};
 
 /// A parameter type of a Go function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -434,7 +434,7 @@ fn sub_str<'a>(
 /// Compiles a function's pattern with Go's RE2 meaning (`\d` is ASCII
 /// and so on), reporting Go's error text.
 pub(crate) fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
-    crate::parser::go_regex::compile(pattern)
+    crate::regex::compile(pattern).map_err(|e| e.to_string())
 }
 
 fn go_max(x: f64, y: f64) -> f64 {
@@ -507,7 +507,7 @@ fn unix_to_time(epoch: &str) -> Result<GoTime, String> {
     let i = super::cast::go_parse_int_base10(epoch).ok_or_else(|| {
         format!(
             "unable to parse time '{epoch}': strconv.ParseInt: parsing {}: invalid syntax",
-            super::lex::go_quote(epoch)
+            super::go_quote(epoch)
         )
     })?;
     match epoch.len() {
