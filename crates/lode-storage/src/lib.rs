@@ -9,7 +9,7 @@
 
 pub mod cancel;
 pub mod clock;
-pub mod compaction;
+
 pub mod delete;
 pub mod error;
 pub mod format;
@@ -17,12 +17,14 @@ mod hash;
 mod head;
 pub mod index;
 pub mod ingest;
+pub mod layout;
 pub mod meta;
 pub mod prefilter;
 pub mod query;
 pub mod rate;
 pub mod retention;
 pub mod samples;
+pub mod sources;
 pub mod store;
 pub mod stored_labels;
 pub mod subscribe;
@@ -31,5 +33,6 @@ pub mod visibility;
 
 pub use error::{Result, StorageError};
 pub use ingest::Limits;
-pub use query::{Direction, LogHit, LogQuery, ScanStats};
+pub use query::{Direction, LogHit, LogQuery};
+pub use sources::ScanStats;
 pub use store::{Store, StoreOptions, StoreStats};

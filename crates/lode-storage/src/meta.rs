@@ -181,14 +181,14 @@ impl Store {
             for (src, min, max) in &s.sources {
                 stats.chunks += 1;
                 match src {
-                    crate::query::Source::Block(b)
+                    crate::sources::Source::Block(b)
                         if *min >= start && *max <= end && bucket(*min) == bucket(*max) =>
                     {
                         v[bucket(*min)] += b.line_bytes();
                         stats.entries += u64::from(b.entries());
                         stats.bytes += b.line_bytes();
                     }
-                    crate::query::Source::Block(b) => {
+                    crate::sources::Source::Block(b) => {
                         let (ts, lens) = crate::format::block::decode_meta(&b.payload()?)?;
                         for (t, l) in ts.iter().zip(lens) {
                             if *t >= start && *t <= end {
@@ -198,7 +198,7 @@ impl Store {
                             }
                         }
                     }
-                    crate::query::Source::Head(entries) => {
+                    crate::sources::Source::Head(entries) => {
                         for e in entries {
                             v[bucket(e.ts)] += e.line.len() as u64;
                             stats.entries += 1;

@@ -6,15 +6,15 @@
 //! contain such a literal go through the pipeline (`prefilter.rs`).
 
 use crate::error::Result;
-use crate::format::block::{decode_block, DecodedBlock};
+
 use crate::format::chunk_file::ChunkFile;
 use crate::index::{compile_all, CompiledMatcher};
 use crate::prefilter::Prefilter;
-use crate::tenant::{BlockHandle, Tenant};
+use crate::sources::{BlockHandle, Decoded, ScanStats, Source, StreamSources};
+use crate::tenant::Tenant;
 use lode_logql::ast::Matcher;
 use lode_logql::pipeline::{LogPipeline, ProcessedEntry, StreamPipeline};
-use lode_logql::LabelSet;
-use lode_proto::Entry;
+
 use parking_lot::RwLock;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -41,27 +41,6 @@ pub struct LogQuery<'a> {
 pub struct LogHit {
     pub ts: i64,
     pub entry: ProcessedEntry,
-}
-
-/// Work counters for `data.stats` and metrics.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ScanStats {
-    pub blocks: u64,
-    pub lines: u64,
-    pub bytes: u64,
-    pub compressed_bytes: u64,
-    pub post_filter_lines: u64,
-}
-
-/// Entries of one stream to scan: a sealed block or a snapshot of the head.
-pub(crate) enum Source {
-    Block(BlockHandle),
-    Head(Vec<Entry>),
-}
-
-pub(crate) struct StreamSources {
-    pub labels: LabelSet,
-    pub sources: Vec<(Source, i64, i64)>,
 }
 
 /// Resolves matchers to streams and snapshots their sources overlapping
@@ -183,54 +162,6 @@ fn skip_blocks(streams: &mut Vec<StreamSources>, p: &Prefilter) {
         s.sources.retain(|_| k.next().copied().unwrap_or(true));
     }
     streams.retain(|s| !s.sources.is_empty());
-}
-
-/// Decoded entries of a source, uniformly accessible.
-pub(crate) enum Decoded {
-    Block(DecodedBlock),
-    Head(Vec<Entry>),
-}
-
-impl Decoded {
-    pub fn load(src: &Source, stats: &mut ScanStats) -> Result<Decoded> {
-        crate::cancel::check()?;
-        Ok(match src {
-            Source::Block(b) => {
-                stats.blocks += 1;
-                stats.compressed_bytes += b.compressed_len();
-                Decoded::Block(decode_block(&b.payload()?)?)
-            }
-            Source::Head(v) => Decoded::Head(v.clone()),
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Decoded::Block(b) => b.len(),
-            Decoded::Head(v) => v.len(),
-        }
-    }
-
-    pub fn ts(&self, i: usize) -> i64 {
-        match self {
-            Decoded::Block(b) => b.ts[i],
-            Decoded::Head(v) => v[i].ts,
-        }
-    }
-
-    pub fn line(&self, i: usize) -> &str {
-        match self {
-            Decoded::Block(b) => b.line(i),
-            Decoded::Head(v) => &v[i].line,
-        }
-    }
-
-    pub fn metadata(&self, i: usize) -> &[(String, String)] {
-        match self {
-            Decoded::Block(b) => &b.metadata[i],
-            Decoded::Head(v) => &v[i].structured_metadata,
-        }
-    }
 }
 
 /// Heap entry; `key` orders entries so that "better" (closer to the

@@ -4,7 +4,8 @@
 use crate::format::block::{decode_meta_section, MetaSection};
 use crate::index::compile_all;
 use crate::prefilter::Prefilter;
-use crate::query::{select_sources_filtered, Decoded, ScanStats, Source, StreamSources};
+use crate::query::select_sources_filtered;
+use crate::sources::{Decoded, ScanStats, Source, StreamSources};
 use crate::tenant::Tenant;
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
 use lode_logql::engine::{BucketGrid, SampleSource, SeriesBuckets};

@@ -10,8 +10,8 @@
 
 use crate::clock::SharedClock;
 use crate::delete::DeleteFilter;
-use crate::query::{Decoded, ScanStats, Source, StreamSources};
 use crate::retention::Retention;
+use crate::sources::{Decoded, ScanStats, Source, StreamSources};
 use crate::stored_labels::LabelLookup;
 use lode_proto::Entry;
 use std::sync::Arc;

@@ -15,10 +15,10 @@ use crate::ast::RangeOp;
 use crate::error::{Error, Result};
 use crate::labels::LabelSet;
 
-use super::eval::Steps;
 use super::functions;
 use super::node::{Elem, Node, Shape};
 use super::range_agg::{carries_error, RangeSpec, ERROR_LABEL};
+use super::steps::Steps;
 use super::{BucketGrid, SeriesBuckets};
 
 /// Grids finer than this cost more per series than the samples they replace.

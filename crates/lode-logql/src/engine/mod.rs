@@ -110,6 +110,7 @@ mod label_replace;
 mod node;
 mod range_agg;
 mod rewrite;
+mod steps;
 mod vector_agg;
 
 #[cfg(test)]

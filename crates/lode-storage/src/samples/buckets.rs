@@ -21,7 +21,7 @@
 use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GROUPS};
 use crate::error::StorageError;
 use crate::format::block::{decode_set, encode_set, read_in_place, read_without_lines, Dict};
-use crate::query::{ScanStats, Source, StreamSources};
+use crate::sources::{ScanStats, Source, StreamSources};
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
 use lode_logql::engine::{BucketGrid, SeriesBuckets};
 use lode_logql::pipeline::{SampleExtractor, StreamExtractor};

@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::clock::FakeClock;
+use crate::error::StorageError;
+use crate::format::wal;
 use lode_proto::Entry;
+use lode_proto::PushStream;
 use std::sync::atomic::AtomicBool;
 
 const S: i64 = 1_000_000_000;

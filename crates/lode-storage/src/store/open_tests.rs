@@ -2,6 +2,8 @@
 //! directory, and chunk files without a manifest.
 
 use super::*;
+use crate::error::StorageError;
+use lode_proto::PushStream;
 use std::sync::atomic::Ordering;
 
 fn opts(dir: &Path) -> StoreOptions {

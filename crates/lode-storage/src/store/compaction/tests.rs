@@ -6,9 +6,10 @@ use crate::error::StorageError;
 use crate::format::chunk_file::ChunkFile;
 use crate::format::manifest::Manifest;
 use crate::ingest::Limits;
+use crate::layout::chunk_path;
 use crate::query::{Direction, LogQuery};
 use crate::retention::{Retention, RetentionRule};
-use crate::store::{chunk_path, Store, StoreOptions};
+use crate::store::{Store, StoreOptions};
 use lode_logql::ast::Expr;
 use lode_logql::pipeline::LogPipeline;
 use lode_proto::{Entry, PushStream};
@@ -276,7 +277,7 @@ fn compaction_merges_small_files_while_queries_run() {
     assert_eq!(r.files_in, 6);
     assert_eq!(r.files_out, 1);
     assert_eq!(chunk_files(d.path()), 1);
-    let tenant_dir = crate::store::tenant_dir(d.path(), "fake");
+    let tenant_dir = crate::layout::tenant_dir(d.path(), "fake");
     assert_eq!(
         std::fs::read_dir(&tenant_dir).unwrap().count(),
         1,

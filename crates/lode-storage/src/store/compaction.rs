@@ -19,16 +19,18 @@
 //! only blocks straddling a retention cutoff or touched by a delete are
 //! decoded, filtered and re-encoded.
 
+use super::Inner;
 use crate::delete::DeleteFilter;
 use crate::error::{Result, StorageError};
 use crate::format::block::{decode_block, encode_block};
 use crate::format::chunk_file::{sync_dir, ChunkFile, ChunkWriter};
 use crate::format::filter;
 use crate::format::manifest::FileEntry;
+use crate::layout::{chunk_path, quarantine_dir, remove_tmp_files, tenant_dir};
 use crate::retention::Retention;
-use crate::store::{chunk_path, tenant_dir, Inner};
+use crate::sources::BlockHandle;
 use crate::stored_labels::StoredLabels;
-use crate::tenant::{period_of, BlockHandle};
+use crate::tenant::period_of;
 use lode_proto::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -55,19 +57,6 @@ pub struct CompactionReport {
     pub processed_requests: usize,
     /// Damaged blocks left out (their bytes kept under `quarantine/`).
     pub quarantined_blocks: usize,
-}
-
-/// Removes leftover `.tmp` files (an interrupted write) from directories.
-pub(crate) fn remove_tmp_files(dirs: &[PathBuf]) {
-    for d in dirs {
-        let Ok(rd) = fs::read_dir(d) else { continue };
-        for f in rd.flatten() {
-            let p = f.path();
-            if p.extension().and_then(|e| e.to_str()) == Some("tmp") {
-                let _ = fs::remove_file(&p);
-            }
-        }
-    }
 }
 
 /// Per stream of a chunk file: its retention cutoff, the delete requests
@@ -500,7 +489,7 @@ impl Inner {
     /// Copies a damaged block's bytes to `quarantine/<tenant dir>/` before
     /// compaction leaves it out of its output.
     fn quarantine(&self, f: &ChunkFile, i: usize) -> Result<()> {
-        let dir = crate::store::quarantine_dir(&self.opts.data_dir, &f.path);
+        let dir = quarantine_dir(&self.opts.data_dir, &f.path);
         let io = |e| StorageError::from_io(&format!("quarantining into {}", dir.display()), e);
         fs::create_dir_all(&dir).map_err(io)?;
         let name = format!("{:016x}-block-{i}.bin", f.id);
