@@ -1,7 +1,7 @@
 //! Lode's own metrics in Prometheus text format. Store counters are read at
 //! scrape time; request latencies are recorded by the handlers.
 
-use lode_storage::Store;
+use lode_storage::LogStore;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -194,7 +194,7 @@ impl Metrics {
     }
 
     /// Renders the registry after refreshing store-derived values.
-    pub fn render(&self, store: &Store) -> String {
+    pub fn render(&self, store: &dyn LogStore) -> String {
         let c = store.counters();
         Self::sync_counter(&self.lines, c.lines.load(Ordering::Relaxed));
         Self::sync_counter(&self.bytes, c.bytes.load(Ordering::Relaxed));

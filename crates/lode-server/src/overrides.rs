@@ -4,13 +4,13 @@
 //! fails to parse is logged and ignored: the last good overrides stay.
 
 use crate::config::{parse_overrides, Config, ConfigError};
-use lode_storage::Store;
+use lode_storage::LogStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Reads the runtime file and installs its overrides. Returns how many
 /// tenants it names.
-pub fn apply(config: &Config, store: &Store) -> Result<usize, ConfigError> {
+pub fn apply(config: &Config, store: &dyn LogStore) -> Result<usize, ConfigError> {
     let path = &config.runtime_config.file;
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.clone(),
@@ -28,11 +28,11 @@ pub fn apply(config: &Config, store: &Store) -> Result<usize, ConfigError> {
 
 /// Loads the overrides once (an error stops start-up) and keeps reloading
 /// them in the background when the file changes.
-pub fn start(config: Arc<Config>, store: Arc<Store>) -> Result<(), ConfigError> {
+pub fn start(config: Arc<Config>, store: Arc<dyn LogStore>) -> Result<(), ConfigError> {
     if config.runtime_config.file.is_empty() {
         return Ok(());
     }
-    apply(&config, &store)?;
+    apply(&config, store.as_ref())?;
     let mut last = std::fs::read(&config.runtime_config.file).ok();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(config.runtime_config.period.0);
@@ -42,7 +42,7 @@ pub fn start(config: Arc<Config>, store: Arc<Store>) -> Result<(), ConfigError> 
             if now == last {
                 continue;
             }
-            match apply(&config, &store) {
+            match apply(&config, store.as_ref()) {
                 Ok(n) => {
                     tracing::info!(tenants = n, "runtime configuration reloaded");
                     last = now;

@@ -129,3 +129,199 @@ async fn a_query_past_its_byte_limit_is_400_with_the_key_named() {
     let (s, t) = call(&st, get(&format!("{q}&limit=2"))).await;
     assert_eq!(s, StatusCode::OK, "a small answer still fits: {t}");
 }
+
+/// A store whose every operation fails with the error it was built with:
+/// what the HTTP layer answers depends only on the error's kind.
+struct FailingStore {
+    error: fn() -> lode_storage::StorageError,
+    counters: lode_storage::store::StoreCounters,
+    subscribers: lode_storage::subscribe::Subscribers,
+}
+
+impl lode_storage::LogStore for FailingStore {
+    fn limits_for(&self, _: &str) -> lode_storage::Limits {
+        lode_storage::Limits::default()
+    }
+    fn set_limits(&self, _: lode_storage::Limits) {}
+    fn set_tenant_limits(&self, _: std::collections::HashMap<String, lode_storage::Limits>) {}
+    fn push(
+        &self,
+        _: &str,
+        _: Vec<lode_proto::PushStream>,
+        done: lode_storage::store::PushCallback,
+    ) {
+        done(Err((self.error)()))
+    }
+    fn flush(&self) -> lode_storage::Result<()> {
+        Err((self.error)())
+    }
+    fn shutdown(&self) -> lode_storage::Result<()> {
+        Ok(())
+    }
+    fn query_logs(
+        &self,
+        _: &str,
+        _: &lode_storage::LogQuery<'_>,
+    ) -> lode_storage::Result<(Vec<lode_storage::LogHit>, lode_storage::ScanStats)> {
+        Err((self.error)())
+    }
+    fn samples(&self, _: &str, max_series: usize) -> lode_storage::samples::TenantSamples {
+        lode_storage::samples::TenantSamples::empty(max_series)
+    }
+    fn series(
+        &self,
+        _: &str,
+        _: &[Vec<lode_logql::ast::Matcher>],
+        _: i64,
+        _: i64,
+    ) -> lode_storage::Result<Vec<lode_logql::LabelSet>> {
+        Err((self.error)())
+    }
+    fn label_names(
+        &self,
+        _: &str,
+        _: Option<&[lode_logql::ast::Matcher]>,
+        _: i64,
+        _: i64,
+    ) -> lode_storage::Result<Vec<String>> {
+        Err((self.error)())
+    }
+    fn label_values(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&[lode_logql::ast::Matcher]>,
+        _: i64,
+        _: i64,
+    ) -> lode_storage::Result<Vec<String>> {
+        Err((self.error)())
+    }
+    fn index_stats(
+        &self,
+        _: &str,
+        _: &[lode_logql::ast::Matcher],
+        _: i64,
+        _: i64,
+    ) -> lode_storage::Result<lode_storage::meta::IndexStats> {
+        Err((self.error)())
+    }
+    fn volume(
+        &self,
+        _: &str,
+        _: &[lode_logql::ast::Matcher],
+        _: i64,
+        _: i64,
+        _: i64,
+        _: &lode_storage::meta::VolumeGroup,
+    ) -> lode_storage::Result<Vec<(lode_logql::LabelSet, Vec<u64>)>> {
+        Err((self.error)())
+    }
+    fn add_delete(
+        &self,
+        _: &str,
+        _: &str,
+        _: i64,
+        _: i64,
+    ) -> lode_storage::Result<lode_storage::delete::DeleteRequest> {
+        Err((self.error)())
+    }
+    fn list_deletes(&self, _: &str) -> Vec<lode_storage::delete::DeleteRequest> {
+        Vec::new()
+    }
+    fn cancel_delete(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> lode_storage::Result<Result<(), lode_storage::delete::CancelError>> {
+        Err((self.error)())
+    }
+    fn stats(&self) -> lode_storage::StoreStats {
+        lode_storage::StoreStats::default()
+    }
+    fn counters(&self) -> &lode_storage::store::StoreCounters {
+        &self.counters
+    }
+    fn subscribers(&self) -> &lode_storage::subscribe::Subscribers {
+        &self.subscribers
+    }
+}
+
+fn failing(error: fn() -> lode_storage::StorageError) -> Arc<AppState> {
+    Arc::new(AppState {
+        store: Arc::new(FailingStore {
+            error,
+            counters: Default::default(),
+            subscribers: Default::default(),
+        }),
+        config: Arc::new(Config::from_yaml("{}").expect("config")),
+        metrics: crate::metrics::Metrics::new(),
+        ready: Default::default(),
+    })
+}
+
+#[tokio::test]
+async fn storage_errors_map_to_one_status_on_every_endpoint() {
+    use lode_storage::StorageError as E;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let range = format!("start={}&end={now}", now - 3_600_000_000_000);
+    let sel = enc(r#"{app="a"}"#);
+    let reads = [
+        format!("/loki/api/v1/query_range?{sel}&{range}"),
+        format!("/loki/api/v1/query_range?{sel}&{range}&direction=forward"),
+        format!("/loki/api/v1/labels?{range}"),
+        format!("/loki/api/v1/label/app/values?{range}"),
+        format!(
+            "/loki/api/v1/series?match[]={}&{range}",
+            &sel["query=".len()..]
+        ),
+        format!("/loki/api/v1/index/stats?{sel}&{range}"),
+        format!("/loki/api/v1/index/volume?{sel}&{range}"),
+    ];
+    let cases: [(fn() -> E, StatusCode, &str); 5] = [
+        (
+            || E::Unavailable("writer stopped".into()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "writer stopped",
+        ),
+        (
+            || E::DiskFull("wal: no space".into()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "disk full",
+        ),
+        (
+            || E::Corrupt("bad block".into()),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "corrupt data",
+        ),
+        (
+            || E::RateLimited("slow down".into()),
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow down",
+        ),
+        (
+            || E::QueryLimit("too many".into()),
+            StatusCode::BAD_REQUEST,
+            "too many",
+        ),
+    ];
+    for (error, status, text) in cases {
+        let st = failing(error);
+        for uri in &reads {
+            let (s, t) = call(&st, get(uri)).await;
+            assert_eq!(s, status, "{uri}: {t}");
+            assert!(t.contains(text), "{uri}: {t}");
+        }
+        let push = Request::post("/loki/api/v1/push")
+            .header("content-type", "application/json")
+            .body(Body::from(format!(
+                r#"{{"streams":[{{"stream":{{"app":"a"}},"values":[["{now}","x"]]}}]}}"#
+            )))
+            .unwrap();
+        let (s, t) = call(&st, push).await;
+        assert_eq!(s, status, "push: {t}");
+        assert!(t.contains(text), "push: {t}");
+    }
+}

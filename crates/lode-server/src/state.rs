@@ -7,12 +7,12 @@ use crate::params::Params;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, Method, Uri};
 use bytes::Bytes;
-use lode_storage::Store;
+use lode_storage::LogStore;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub struct AppState {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn LogStore>,
     pub config: Arc<Config>,
     pub metrics: Metrics,
     pub ready: AtomicBool,

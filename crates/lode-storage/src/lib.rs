@@ -7,6 +7,7 @@
 // panic a client can trigger. Tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
 pub mod cancel;
 pub mod clock;
 
@@ -31,6 +32,7 @@ pub mod subscribe;
 pub mod tenant;
 pub mod visibility;
 
+pub use api::LogStore;
 pub use error::{Result, StorageError};
 pub use ingest::Limits;
 pub use query::{Direction, LogHit, LogQuery};

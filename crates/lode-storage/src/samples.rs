@@ -31,6 +31,15 @@ impl TenantSamples {
     pub fn stats(&self) -> ScanStats {
         *self.stats.lock()
     }
+
+    /// A source with no data (a store that holds nothing for the tenant).
+    pub fn empty(max_series: usize) -> TenantSamples {
+        TenantSamples {
+            tenant: Arc::default(),
+            max_series,
+            stats: Mutex::new(ScanStats::default()),
+        }
+    }
 }
 
 fn src_err(e: crate::error::StorageError) -> QlError {
