@@ -280,7 +280,8 @@ async fn storage_errors_map_to_one_status_on_every_endpoint() {
         format!("/loki/api/v1/index/stats?{sel}&{range}"),
         format!("/loki/api/v1/index/volume?{sel}&{range}"),
     ];
-    let cases: [(fn() -> E, StatusCode, &str); 5] = [
+    type Case = (fn() -> E, StatusCode, &'static str);
+    let cases: [Case; 5] = [
         (
             || E::Unavailable("writer stopped".into()),
             StatusCode::SERVICE_UNAVAILABLE,
