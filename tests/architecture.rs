@@ -357,3 +357,35 @@ fn the_checker_sees_a_cycle() {
     let inner = cycles(&edges[&vec!["a".to_string()]]);
     assert_eq!(inner, vec![vec!["x".to_string(), "y".to_string()]]);
 }
+
+#[test]
+fn every_path_architecture_md_names_exists() {
+    let root = workspace();
+    let text = fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for (i, piece) in text.split('`').enumerate() {
+        // Odd pieces are inside backticks; a path has a slash and nothing
+        // but path characters. Paths outside the repository are not ours.
+        let is_path = i % 2 == 1
+            && piece.contains('/')
+            && !piece.starts_with("../")
+            && piece
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'));
+        if is_path {
+            named += 1;
+            if !root.join(piece).exists() {
+                missing.push(piece.to_string());
+            }
+        }
+    }
+    assert!(
+        named >= 40,
+        "only {named} paths found: is the file still there?"
+    );
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names paths that do not exist: {missing:?}"
+    );
+}

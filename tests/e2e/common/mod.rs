@@ -76,6 +76,12 @@ impl Server {
 
     /// Starts with `yaml` written to a config file passed as `--config`.
     pub fn start_with_config(yaml: Option<&str>) -> Server {
+        Server::start_on_copy(yaml, None)
+    }
+
+    /// Like `start_with_config`, with a copy of the data directory `seed`
+    /// (a committed fixture) as its data directory.
+    pub fn start_on_copy(yaml: Option<&str>, seed: Option<&Path>) -> Server {
         let root = tempfile::Builder::new()
             .prefix("lode-e2e-")
             .tempdir()
@@ -86,6 +92,9 @@ impl Server {
             std::fs::write(&p, y).expect("write config");
             p
         });
+        if let Some(seed) = seed {
+            copy_dir(seed, &data_dir);
+        }
         let log = root.path().join("lode.log");
         let mut s = Server {
             root,
@@ -717,5 +726,18 @@ impl Rng {
     /// Uniform in `lo..hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next_u64() % (hi - lo).max(1)
+    }
+}
+
+/// Copies a directory tree (files and directories only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read fixture dir").flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy fixture file");
+        }
     }
 }
