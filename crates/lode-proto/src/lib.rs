@@ -21,7 +21,8 @@ pub use decode::budget::{
 };
 pub use decode::{
     decode_body, decode_body_with, decode_json, decode_legacy_json, decode_protobuf,
-    decode_protobuf_with, inflate, DecodeOptions, Inflate, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    decode_protobuf_with, decompress, inflate, DecodeOptions, Inflate, Protocol,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
 };
 pub use enrich::{detect_level, enrich};
 pub use error::ProtoError;

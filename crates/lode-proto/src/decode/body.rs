@@ -1,6 +1,7 @@
 //! Content-Type / Content-Encoding dispatch, exactly as Loki's push handler
 //! does it, with a hard cap on decompressed size.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use super::budget::Reservation;
@@ -53,28 +54,21 @@ pub fn decode_body_with(
     body: &[u8],
 ) -> Result<PushRequest, ProtoError> {
     // Held until the request is decoded: what decompression produced.
-    let inflated;
-    let body = match content_encoding.unwrap_or("") {
-        "" | "snappy" => body,
-        "gzip" => {
-            inflated = inflate(Inflate::Gzip, body, opts.max_decompressed_bytes)?;
-            &inflated.0[..]
-        }
-        "deflate" => {
-            inflated = inflate(Inflate::RawDeflate, body, opts.max_decompressed_bytes)?;
-            &inflated.0[..]
-        }
-        other => return Err(ProtoError::UnsupportedEncoding(other.to_owned())),
-    };
+    let (body, _held) = decompress(
+        Protocol::LokiPush,
+        content_encoding.unwrap_or(""),
+        body,
+        opts.max_decompressed_bytes,
+    )?;
     if is_json(content_type) {
         if body.len() > opts.max_decompressed_bytes {
             return Err(ProtoError::TooLarge {
                 limit: opts.max_decompressed_bytes,
             });
         }
-        decode_json(body)
+        decode_json(&body)
     } else {
-        decode_protobuf_with(opts, body)
+        decode_protobuf_with(opts, &body)
     }
 }
 
@@ -86,6 +80,47 @@ pub enum Inflate {
     Gzip,
     RawDeflate,
     Zlib,
+}
+
+/// Which push API a body came to: they read `Content-Encoding` differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `/loki/api/v1/push`: `snappy` (a protobuf body is snappy block data
+    /// anyway) and no encoding pass through; `deflate` is raw DEFLATE.
+    LokiPush,
+    /// `/otlp/v1/logs`: no encoding or `identity` pass through; `deflate` is
+    /// zlib, as the OpenTelemetry collector's receivers read it.
+    Otlp,
+}
+
+impl Inflate {
+    /// What `encoding` asks to undo (`None`: nothing), or why it is refused.
+    pub fn for_encoding(protocol: Protocol, encoding: &str) -> Result<Option<Inflate>, ProtoError> {
+        Ok(match (protocol, encoding) {
+            (Protocol::LokiPush, "" | "snappy") | (Protocol::Otlp, "" | "identity") => None,
+            (_, "gzip") => Some(Inflate::Gzip),
+            (Protocol::LokiPush, "deflate") => Some(Inflate::RawDeflate),
+            (Protocol::Otlp, "deflate") => Some(Inflate::Zlib),
+            (_, other) => return Err(ProtoError::UnsupportedEncoding(other.to_owned())),
+        })
+    }
+}
+
+/// The body with its `Content-Encoding` undone (borrowed when there was
+/// none), and its share of the push budget, held as long as the bytes are.
+pub fn decompress<'a>(
+    protocol: Protocol,
+    encoding: &str,
+    body: &'a [u8],
+    limit: usize,
+) -> Result<(Cow<'a, [u8]>, Option<Reservation>), ProtoError> {
+    match Inflate::for_encoding(protocol, encoding)? {
+        None => Ok((Cow::Borrowed(body), None)),
+        Some(kind) => {
+            let (out, held) = inflate(kind, body, limit)?;
+            Ok((Cow::Owned(out), Some(held)))
+        }
+    }
 }
 
 /// Undoes an HTTP body compression within `limit` decompressed bytes and
@@ -160,6 +195,32 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    #[test]
+    fn each_push_api_reads_content_encoding_its_own_way() {
+        use Protocol::{LokiPush, Otlp};
+        assert_eq!(
+            Inflate::for_encoding(LokiPush, "deflate").unwrap(),
+            Some(Inflate::RawDeflate)
+        );
+        assert_eq!(
+            Inflate::for_encoding(Otlp, "deflate").unwrap(),
+            Some(Inflate::Zlib)
+        );
+        assert_eq!(Inflate::for_encoding(LokiPush, "snappy").unwrap(), None);
+        assert_eq!(Inflate::for_encoding(Otlp, "identity").unwrap(), None);
+        assert!(Inflate::for_encoding(Otlp, "snappy").is_err());
+        assert!(Inflate::for_encoding(LokiPush, "identity").is_err());
+        let raw = b"hello hello hello";
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut z, raw).unwrap();
+        let zlib = z.finish().unwrap();
+        assert_eq!(
+            &decompress(Otlp, "deflate", &zlib, 1 << 20).unwrap().0[..],
+            raw
+        );
+        assert!(decompress(LokiPush, "deflate", &zlib, 1 << 20).is_err());
+    }
 
     const JSON: &[u8] = br#"{"streams":[{"stream":{"app":"api"},"values":[["1","hello"]]}]}"#;
 

@@ -9,7 +9,8 @@ mod protobuf;
 mod push_wire;
 
 pub use body::{
-    decode_body, decode_body_with, inflate, DecodeOptions, Inflate, DEFAULT_MAX_DECOMPRESSED_BYTES,
+    decode_body, decode_body_with, decompress, inflate, DecodeOptions, Inflate, Protocol,
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
 };
 pub use json::decode_json;
 pub use legacy_json::decode_legacy_json;

@@ -46,28 +46,6 @@ fn from_api(e: &ApiError, json: bool) -> Response {
     otlp_error(status, &e.to_string(), json)
 }
 
-/// The decompressed body (borrowed when it was not compressed) and its
-/// share of the push budget.
-fn decompress<'a>(
-    encoding: &str,
-    body: &'a [u8],
-) -> Result<(std::borrow::Cow<'a, [u8]>, Option<lode_proto::Reservation>), ApiError> {
-    use lode_proto::Inflate;
-    let kind = match encoding {
-        "" | "identity" => return Ok((std::borrow::Cow::Borrowed(body), None)),
-        "gzip" => Inflate::Gzip,
-        // OTLP/HTTP's deflate is zlib (the collector's receivers read it so).
-        "deflate" => Inflate::Zlib,
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "Content-Encoding \"{other}\" not supported"
-            )));
-        }
-    };
-    let (out, held) = lode_proto::inflate(kind, body, MAX_DECOMPRESSED)?;
-    Ok((std::borrow::Cow::Owned(out), Some(held)))
-}
-
 pub async fn otlp_logs(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -97,7 +75,8 @@ pub async fn otlp_logs(
         .unwrap_or("")
         .to_ascii_lowercase();
     let decoded = tokio::task::spawn_blocking(move || {
-        let (raw, _held) = decompress(&ce, &body)?;
+        let (raw, _held) =
+            lode_proto::decompress(lode_proto::Protocol::Otlp, &ce, &body, MAX_DECOMPRESSED)?;
         let req = if json {
             lode_proto::otlp::decode_json_request(&raw)
         } else {
