@@ -7,8 +7,6 @@ use crate::format::chunk_file::{sync_dir, ChunkFile, ChunkWriter};
 use crate::format::manifest::FileEntry;
 use crate::format::wal::{self};
 use crate::sources::{BlockHandle, MemBlock};
-use crate::tenant::Tenant;
-use parking_lot::RwLock;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -32,12 +30,7 @@ impl Inner {
         let (checkpoint, work): (u64, Vec<(String, Work)>) = {
             let _a = self.apply_lock.lock();
             let checkpoint = self.applied_seq.load(Ordering::Acquire);
-            let tenants: Vec<(String, Arc<RwLock<Tenant>>)> = self
-                .tenants
-                .read()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let tenants = self.tenant_list();
             let mut work = Vec::new();
             for (name, t) in tenants {
                 let mut t = t.write();

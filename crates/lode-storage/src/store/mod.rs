@@ -205,13 +205,17 @@ impl Inner {
         });
     }
 
-    pub(crate) fn refresh_all_views(&self) {
-        let tenants: Vec<(String, Arc<RwLock<Tenant>>)> = self
-            .tenants
+    /// Every tenant, taken out of the map so its lock is not held.
+    pub(crate) fn tenant_list(&self) -> Vec<(String, Arc<RwLock<Tenant>>)> {
+        self.tenants
             .read()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+            .collect()
+    }
+
+    pub(crate) fn refresh_all_views(&self) {
+        let tenants = self.tenant_list();
         for (name, t) in tenants {
             self.refresh_view(&name, &mut t.write());
         }
