@@ -141,17 +141,21 @@ impl CompiledLabelFilter {
             }
             CompiledLabelFilter::Or(a, b) => a.eval(labels) || b.eval(labels),
             CompiledLabelFilter::Str { name, m } => m.matches(labels.get(name).unwrap_or("")),
+            // Loki 3 (pkg/logql/log/label_filter.go, since grafana/loki#12378):
+            // a converting filter on a label the entry does not have drops
+            // the entry, whatever the operator; a value that does not
+            // convert keeps it with `__error__=LabelFilterErr` (unless an
+            // earlier stage set an error, which is kept); an earlier error
+            // does not stop the comparison. `__error__` itself is not a
+            // label such a filter can read.
             CompiledLabelFilter::Cmp {
                 name,
                 kind,
                 op,
                 value,
             } => {
-                if labels.has_err() {
-                    return true;
-                }
-                let Some(v) = labels.get(name) else {
-                    return matches!(op, CmpOp::Neq);
+                let Some(v) = converted_label(labels, name) else {
+                    return false;
                 };
                 let conv = match kind {
                     Kind::Number => parse_float(v),
@@ -161,17 +165,35 @@ impl CompiledLabelFilter {
                 match conv {
                     Ok(x) => cmp(*op, x, *value),
                     Err(details) => {
-                        labels.set_err(LABEL_FILTER_ERR, &details);
+                        if !labels.has_err() {
+                            labels.set_err(LABEL_FILTER_ERR, &details);
+                        }
                         true
                     }
                 }
             }
-            CompiledLabelFilter::Ip { name, negate, m } => match labels.get(name) {
-                Some(v) => m.matches_value(v) != *negate,
-                None => *negate,
-            },
+            // `ip()` (pkg/logql/log/ip.go): an entry that already has an
+            // error passes, a missing label drops it, for `=` and `!=` alike.
+            CompiledLabelFilter::Ip { name, negate, m } => {
+                if labels.has_err() {
+                    return true;
+                }
+                match converted_label(labels, name) {
+                    Some(v) => m.matches_value(v) != *negate,
+                    None => false,
+                }
+            }
         }
     }
+}
+
+/// A label as Loki's `LabelsBuilder.Get` finds it: the error labels are
+/// kept apart, only string filters see `__error__`.
+fn converted_label<'a>(labels: &'a LabelBuf, name: &str) -> Option<&'a str> {
+    if name == super::builder::ERROR_LABEL || name == super::builder::ERROR_DETAILS_LABEL {
+        return None;
+    }
+    labels.get(name)
 }
 
 #[cfg(test)]
@@ -220,8 +242,9 @@ mod tests {
         let mut b = labels(&[("status", "503"), ("d", "2.5s"), ("size", "50Gi")]);
         assert!(eval(&num("status", CmpOp::Ge, 500.0), &mut b));
         assert!(!eval(&num("status", CmpOp::Lt, 500.0), &mut b));
+        // A missing label drops the entry for every operator, `!=` too.
         assert!(!eval(&num("missing", CmpOp::Gt, 1.0), &mut b));
-        assert!(eval(&num("missing", CmpOp::Neq, 1.0), &mut b));
+        assert!(!eval(&num("missing", CmpOp::Neq, 1.0), &mut b));
         let d = LabelFilter::Duration {
             name: "d".into(),
             op: CmpOp::Gt,
@@ -242,9 +265,18 @@ mod tests {
         let mut b = labels(&[("status", "abc"), ("n", "1")]);
         assert!(eval(&num("status", CmpOp::Gt, 1.0), &mut b));
         assert_eq!(b.err(), LABEL_FILTER_ERR);
-        // With an error present, numeric filters no longer filter.
-        assert!(eval(&num("n", CmpOp::Gt, 5.0), &mut b));
+        // With an error present, numeric filters still filter (Loki 3,
+        // grafana/loki#12378), and a second failure keeps the first error.
+        assert!(!eval(&num("n", CmpOp::Gt, 5.0), &mut b));
+        assert!(eval(&num("n", CmpOp::Lt, 5.0), &mut b));
+        assert!(!eval(&num("missing", CmpOp::Neq, 5.0), &mut b));
+        let mut b = labels(&[("status", "abc")]);
+        b.set_err("JSONParserErr", "");
+        assert!(eval(&num("status", CmpOp::Gt, 1.0), &mut b));
+        assert_eq!(b.err(), "JSONParserErr");
         assert!(!eval(&s("__error__", MatchOp::Eq, ""), &mut b));
+        // `__error__` is not a label a converting filter can read.
+        assert!(!eval(&num("__error__", CmpOp::Neq, 0.0), &mut b));
     }
 
     #[test]
