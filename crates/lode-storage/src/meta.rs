@@ -153,26 +153,14 @@ impl Store {
         };
         let ms = compile_all(matchers)?;
         let streams = crate::query::select_sources(&t, &ms, start, end);
-        // Callers bound the points (11,000 per series); this only keeps a
-        // bad caller from wrapping the arithmetic or allocating unbounded.
-        let buckets = if step > 0 {
-            let n = end.saturating_sub(start) / step + 1;
-            if n > 11_001 {
-                return Err(crate::StorageError::QueryLimit(
-                    "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
-                ));
-            }
-            n.max(1) as usize
-        } else {
-            1
-        };
-        let bucket = |ts: i64| -> usize {
-            if step > 0 {
-                ((ts.saturating_sub(start) / step) as usize).min(buckets - 1)
-            } else {
-                0
-            }
-        };
+        // Loki's grid (`util.ForInterval`, which its volume middleware
+        // splits by): buckets start at multiples of `step` since the epoch,
+        // the first one at `start`, the last one ends at `end`. Callers bound
+        // the points (11,000 per series); this only keeps a bad caller from
+        // wrapping the arithmetic or allocating unbounded.
+        let grid = VolumeGrid::new(start, end, step)?;
+        let buckets = grid.buckets;
+        let bucket = |ts: i64| grid.bucket(ts);
         let mut stats = IndexStats::default();
         let mut out = Vec::with_capacity(streams.len());
         for s in streams {
@@ -199,7 +187,7 @@ impl Store {
                         }
                     }
                     crate::sources::Source::Head(entries) => {
-                        for e in entries {
+                        for e in entries.iter().filter(|e| e.ts >= start && e.ts <= end) {
                             v[bucket(e.ts)] += e.line.len() as u64;
                             stats.entries += 1;
                             stats.bytes += e.line.len() as u64;
@@ -260,11 +248,109 @@ impl Store {
                 }
             }
         }
-        let mut out: Vec<(LabelSet, Vec<u64>)> = groups.into_iter().collect();
-        out.sort_by(|a, b| {
-            let (sa, sb): (u64, u64) = (a.1.iter().sum(), b.1.iter().sum());
-            sb.cmp(&sa).then_with(|| a.0.cmp(&b.0))
-        });
-        Ok(out)
+        // Loki's order (`toPrometheusData`): by the series' first sample,
+        // largest first, then by its name.
+        let mut out: Vec<(LabelSet, Vec<u64>, String)> = groups
+            .into_iter()
+            .map(|(l, v)| {
+                let name = match group {
+                    VolumeGroup::Labels(_) => l
+                        .iter()
+                        .next()
+                        .map(|(k, _)| k.to_string())
+                        .unwrap_or_default(),
+                    VolumeGroup::Series(_) => l.to_string(),
+                };
+                (l, v, name)
+            })
+            .collect();
+        let first = |v: &[u64]| v.iter().copied().find(|&x| x > 0).unwrap_or(0);
+        out.sort_by(|a, b| first(&b.1).cmp(&first(&a.1)).then_with(|| a.2.cmp(&b.2)));
+        Ok(out.into_iter().map(|(l, v, _)| (l, v)).collect())
+    }
+}
+
+/// The buckets of a volume range query, as Loki's `util.ForInterval` cuts
+/// `[start, end]` by `step`: boundaries at multiples of `step` since the
+/// epoch, the first bucket from `start`, the last to `end`. A `step` of 0 is
+/// one bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct VolumeGrid {
+    /// The first boundary at or before `start`.
+    aligned: i64,
+    step: i64,
+    end: i64,
+    pub buckets: usize,
+}
+
+impl VolumeGrid {
+    pub fn new(start: i64, end: i64, step: i64) -> Result<VolumeGrid> {
+        if step <= 0 || end <= start {
+            return Ok(VolumeGrid {
+                aligned: start,
+                step: 0,
+                end,
+                buckets: 1,
+            });
+        }
+        let aligned = start - start.rem_euclid(step);
+        let n = (end - aligned - 1) / step + 1;
+        if n > 11_001 {
+            return Err(crate::StorageError::QueryLimit(
+                "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
+            ));
+        }
+        Ok(VolumeGrid {
+            aligned,
+            step,
+            end,
+            buckets: n.max(1) as usize,
+        })
+    }
+
+    /// The bucket of an instant in `[start, end]`.
+    pub fn bucket(&self, ts: i64) -> usize {
+        if self.step == 0 {
+            return 0;
+        }
+        ((ts.saturating_sub(self.aligned).max(0) / self.step) as usize).min(self.buckets - 1)
+    }
+
+    /// The timestamp Loki gives bucket `b`: the end of its split, 1 ms
+    /// before the next boundary, except the last, which ends at `end`.
+    pub fn timestamp(&self, b: usize) -> i64 {
+        if self.step == 0 || b + 1 >= self.buckets {
+            return self.end;
+        }
+        self.aligned + (b as i64 + 1) * self.step - 1_000_000
+    }
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::VolumeGrid;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn buckets_follow_lokis_for_interval() {
+        // start 10:00:30, end 13:00:00, step 1h: [10:00:30, 10:59:59.999],
+        // [11:00, 11:59:59.999], [12:00, 13:00].
+        let h = 3600 * S;
+        let (start, end) = (10 * h + 30 * S, 13 * h);
+        let g = VolumeGrid::new(start, end, h).unwrap();
+        assert_eq!(g.buckets, 3);
+        assert_eq!(g.bucket(start), 0);
+        assert_eq!(g.bucket(11 * h - 1), 0);
+        assert_eq!(g.bucket(11 * h), 1);
+        assert_eq!(g.bucket(13 * h), 2);
+        assert_eq!(g.timestamp(0), 11 * h - 1_000_000);
+        assert_eq!(g.timestamp(1), 12 * h - 1_000_000);
+        assert_eq!(g.timestamp(2), end);
+        // An end off the grid: the last bucket ends there.
+        let g = VolumeGrid::new(10 * h, 12 * h + 5 * S, h).unwrap();
+        assert_eq!(g.buckets, 3);
+        assert_eq!(g.timestamp(2), 12 * h + 5 * S);
+        assert_eq!(VolumeGrid::new(start, end, 0).unwrap().timestamp(0), end);
     }
 }

@@ -151,14 +151,19 @@ impl Node for ConstVector {
 }
 
 /// Whether an instant result keeps the order the expression computed.
+/// Loki (`logql.Sortable`, engine.go) keeps it when a `sort` or
+/// `sort_desc` appears anywhere in the expression and otherwise sorts the
+/// vector by labels: `topk`/`bottomk` results come back in label order.
 fn keeps_order(expr: &MetricExpr) -> bool {
     match expr {
-        MetricExpr::Paren(inner) => keeps_order(inner),
-        MetricExpr::VectorAgg { op, .. } => matches!(
-            op,
-            VectorOp::Sort | VectorOp::SortDesc | VectorOp::Topk | VectorOp::Bottomk
-        ),
-        _ => false,
+        MetricExpr::VectorAgg { op, expr, .. } => {
+            matches!(op, VectorOp::Sort | VectorOp::SortDesc) || keeps_order(expr)
+        }
+        MetricExpr::Binary { lhs, rhs, .. } => keeps_order(lhs) || keeps_order(rhs),
+        MetricExpr::Paren(inner) | MetricExpr::LabelReplace { expr: inner, .. } => {
+            keeps_order(inner)
+        }
+        MetricExpr::RangeAgg { .. } | MetricExpr::Literal(_) | MetricExpr::Vector(_) => false,
     }
 }
 

@@ -524,7 +524,10 @@ fn topk_and_bottomk_per_step_and_group() {
 }
 
 #[test]
-fn instant_topk_and_sort_keep_their_order() {
+fn instant_results_are_in_label_order_unless_sorted() {
+    // Loki's engine (`logql.Sortable`) keeps the computed order only when a
+    // `sort`/`sort_desc` is somewhere in the expression; topk and bottomk
+    // come back sorted by labels like everything else.
     let src = MemSource::default()
         .stream(&[("s", "a")], &[(1, 2.0)])
         .stream(&[("s", "b")], &[(1, 9.0)])
@@ -538,7 +541,7 @@ fn instant_topk_and_sort_keep_their_order() {
     };
     assert_eq!(
         values(topk(VectorOp::Topk, 3.0, None, inner())),
-        [9.0, 5.0, 2.0]
+        [2.0, 9.0, 5.0]
     );
     assert_eq!(
         values(topk(VectorOp::Bottomk, 2.0, None, inner())),
@@ -553,7 +556,16 @@ fn instant_topk_and_sort_keep_their_order() {
         )))),
         [9.0, 5.0, 2.0]
     );
-    // Anything else is sorted by labels.
+    // A sort below topk still keeps the computed order.
+    assert_eq!(
+        values(topk(
+            VectorOp::Topk,
+            3.0,
+            None,
+            vagg(VectorOp::SortDesc, None, inner())
+        )),
+        [9.0, 5.0, 2.0]
+    );
     assert_eq!(values(inner()), [2.0, 9.0, 5.0]);
 }
 

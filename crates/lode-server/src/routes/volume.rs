@@ -104,6 +104,8 @@ async fn volume_common(state: SharedState, req: ApiRequest, range: bool) -> ApiR
         Ok(st.store.volume(&tn, &sel, start, end, step, &g)?)
     })
     .await?;
+    // The storage counted on this grid; its timestamps are Loki's.
+    let grid = lode_storage::meta::VolumeGrid::new(start, end, step)?;
     let mut out = String::from("{\"status\":\"success\",\"data\":{\"resultType\":\"");
     out.push_str(if range { "matrix" } else { "vector" });
     out.push_str("\",\"result\":[");
@@ -125,8 +127,7 @@ async fn volume_common(state: SharedState, req: ApiRequest, range: bool) -> ApiR
                 }
                 first = false;
                 out.push('[');
-                // Loki reports each bucket 1 ms before its step boundary.
-                let t = (start + (b as i64 + 1) * step).min(end) - 1_000_000;
+                let t = grid.timestamp(b);
                 sample_ts(&mut out, t);
                 let _ = write!(out, ",\"{bytes}\"]");
             }
