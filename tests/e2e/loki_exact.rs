@@ -137,3 +137,234 @@ fn label_filters_on_absent_empty_and_unparsable_values_match_loki() {
     // go-humanize reads no digits before "abc", so ParseFloat("") fails.
     assert_eq!(details, r#"strconv.ParseFloat: parsing "": invalid syntax"#);
 }
+
+const MIN: i64 = 60 * SEC;
+
+/// `{app="o", pod=...}`: p1 has 3 lines, p2 1, p3 4, p4 2, so label order
+/// and value order differ. Returns the server and a minute boundary `t0`
+/// half an hour ago; line `i` of a pod is at `t0 + 10 s + i min`.
+fn order_server() -> (Server, i64) {
+    let s = Server::start();
+    let t0 = common::base_ts(Duration::from_secs(1800));
+    let t0 = t0 - t0 % MIN;
+    let streams: Vec<PushStream> = [("p1", 3), ("p2", 1), ("p3", 4), ("p4", 2)]
+        .iter()
+        .map(|(pod, n)| {
+            let entries = (0..*n)
+                .map(|i| Entry::new(t0 + 10 * SEC + i * MIN, format!("pod={pod} line {i}")))
+                .collect();
+            PushStream::new(&format!(r#"{{app="o", pod="{pod}"}}"#), entries)
+        })
+        .collect();
+    let r = s.push_proto(None, &streams);
+    assert_eq!(r.status, 204, "{}", r.text());
+    (s, t0)
+}
+
+fn pods_of(v: &serde_json::Value) -> Vec<String> {
+    v["data"]["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no result: {v}"))
+        .iter()
+        .map(|r| r["metric"]["pod"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn instant_and_range_results_come_in_lokis_series_order() {
+    let (s, t0) = order_server();
+    let at = (t0 + 5 * MIN).to_string();
+    let c = r#"count_over_time({app="o"}[10m])"#;
+    // Loki's engine sorts an instant vector by labels unless `sort` or
+    // `sort_desc` appears in the expression (logql.Sortable in engine.go):
+    // topk and bottomk keep their members but not their value order.
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (c.to_string(), vec!["p1", "p2", "p3", "p4"]),
+        (format!("topk(2, {c})"), vec!["p1", "p3"]),
+        (format!("bottomk(2, {c})"), vec!["p2", "p4"]),
+        (format!("sum by (pod) ({c})"), vec!["p1", "p2", "p3", "p4"]),
+        (format!("{c} * 2"), vec!["p1", "p2", "p3", "p4"]),
+        (format!("{c} > 1"), vec!["p1", "p3", "p4"]),
+        (format!("sort({c})"), vec!["p2", "p4", "p1", "p3"]),
+        (format!("sort_desc({c})"), vec!["p3", "p1", "p4", "p2"]),
+        (
+            format!("sort_desc(sum by (pod) ({c}))"),
+            vec!["p3", "p1", "p4", "p2"],
+        ),
+        // A sort below keeps the computed order: topk's, largest first.
+        (format!("topk(3, sort_desc({c}))"), vec!["p3", "p1", "p4"]),
+    ];
+    for (q, want) in &cases {
+        let v = s.get_json("/loki/api/v1/query", &[("query", q), ("time", &at)], &[]);
+        assert_eq!(v["data"]["resultType"], "vector", "{q}: {v}");
+        assert_eq!(&pods_of(&v), want, "{q}");
+    }
+    // Range results (matrices) are always sorted by labels, sorted or not.
+    let (start, end) = ((t0 + MIN).to_string(), (t0 + 5 * MIN).to_string());
+    for q in [
+        c.to_string(),
+        format!("sort_desc({c})"),
+        format!("topk(2, {c})"),
+    ] {
+        let v = s.get_json(
+            "/loki/api/v1/query_range",
+            &[
+                ("query", &q),
+                ("start", &start),
+                ("end", &end),
+                ("step", "60"),
+            ],
+            &[],
+        );
+        assert_eq!(v["data"]["resultType"], "matrix", "{q}: {v}");
+        let pods = pods_of(&v);
+        let mut sorted = pods.clone();
+        sorted.sort();
+        assert_eq!(pods, sorted, "{q}");
+        assert!(pods.len() >= 2, "{q}: {v}");
+    }
+}
+
+fn sample_times(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v["data"]["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no result: {v}"))
+        .iter()
+        .map(|r| {
+            r["values"]
+                .as_array()
+                .expect("values")
+                .iter()
+                .map(|p| p[0].as_f64().expect("ts"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_endpoint_puts_its_timestamps_where_loki_does() {
+    let (s, t0) = order_server();
+    let secs = |ns: i64| ns as f64 / 1e9;
+    // volume_range: Loki's volume middleware cuts [start, end] with
+    // util.ForInterval: boundaries at multiples of step since the epoch,
+    // each bucket reported at its end (1 ms before the next boundary), the
+    // last one exactly at `end`. Lines are at t0+10s, +70s, +130s, +190s.
+    let (start, end) = (t0 + 5 * SEC, t0 + 150 * SEC);
+    let v = s.get_json(
+        "/loki/api/v1/index/volume_range",
+        &[
+            ("query", r#"{app="o"}"#),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("step", "60"),
+        ],
+        &[],
+    );
+    let times = sample_times(&v);
+    assert_eq!(times.len(), 1, "one series ({{app=\"o\"}}): {v}");
+    let want = [
+        secs(t0 + MIN) - 0.001,
+        secs(t0 + 2 * MIN) - 0.001,
+        secs(end),
+    ];
+    assert_eq!(times[0].len(), 3, "{v}");
+    for (got, want) in times[0].iter().zip(want) {
+        assert!(
+            (got - want).abs() < 1e-6,
+            "volume_range point at {got}, Loki's at {want}: {v}"
+        );
+    }
+    // Bytes per bucket: 4 lines at +10s, 3 at +70s, 2 at +130s.
+    let line = |pod: &str, i: i64| format!("pod={pod} line {i}").len() as u64;
+    let bucket_bytes = |i: i64| -> u64 {
+        [("p1", 3), ("p2", 1), ("p3", 4), ("p4", 2)]
+            .iter()
+            .filter(|(_, n)| i < *n)
+            .map(|(p, _)| line(p, i))
+            .sum()
+    };
+    let values: Vec<u64> = v["data"]["result"][0]["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|p| p[1].as_str().expect("value").parse().expect("bytes"))
+        .collect();
+    assert_eq!(
+        values,
+        [bucket_bytes(0), bucket_bytes(1), bucket_bytes(2)],
+        "{v}"
+    );
+
+    // query_range with a step: points at start + k * step (Prometheus'
+    // evaluation instants; Loki does not align them unless told to).
+    let start = t0 + 7 * SEC;
+    let v = s.get_json(
+        "/loki/api/v1/query_range",
+        &[
+            ("query", r#"sum(count_over_time({app="o"}[1m]))"#),
+            ("start", &start.to_string()),
+            ("end", &(start + 4 * MIN).to_string()),
+            ("step", "60"),
+        ],
+        &[],
+    );
+    for t in &sample_times(&v)[0] {
+        let k = (t - secs(start)) / 60.0;
+        assert!(
+            (k - k.round()).abs() < 1e-9,
+            "point {t} off the grid from {start}: {v}"
+        );
+    }
+    // ... and without one: Loki's default step, max(1 s, range / 250)
+    // truncated to whole seconds (here 1000 s / 250 = 4 s).
+    let v = s.get_json(
+        "/loki/api/v1/query_range",
+        &[
+            ("query", r#"sum(count_over_time({app="o"}[1m]))"#),
+            ("start", &start.to_string()),
+            ("end", &(start + 1000 * SEC).to_string()),
+        ],
+        &[],
+    );
+    let ts = &sample_times(&v)[0];
+    assert!(ts.len() > 2, "{v}");
+    for w in ts.windows(2) {
+        let d = w[1] - w[0];
+        assert!(
+            ((d / 4.0) - (d / 4.0).round()).abs() < 1e-9,
+            "step {d} s, not a multiple of 4: {v}"
+        );
+    }
+    for t in ts {
+        let k = (t - secs(start)) / 4.0;
+        assert!(
+            (k - k.round()).abs() < 1e-9,
+            "point {t} off the 4 s grid: {v}"
+        );
+    }
+
+    // patterns: samples per step bucket, on multiples of the step since
+    // the epoch, counting every line once.
+    let v = s.get_json(
+        "/loki/api/v1/patterns",
+        &[
+            ("query", r#"{app="o"}"#),
+            ("start", &t0.to_string()),
+            ("end", &(t0 + 10 * MIN).to_string()),
+            ("step", "60s"),
+        ],
+        &[],
+    );
+    let mut total = 0.0;
+    for p in v["data"].as_array().unwrap_or_else(|| panic!("{v}")) {
+        for sample in p["samples"].as_array().expect("samples") {
+            let t = sample[0].as_f64().expect("ts");
+            assert!(
+                (t / 60.0 - (t / 60.0).round()).abs() < 1e-9,
+                "pattern sample at {t}: {v}"
+            );
+            total += sample[1].as_f64().expect("count");
+        }
+    }
+    assert_eq!(total, 10.0, "{v}");
+}
