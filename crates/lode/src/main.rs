@@ -33,8 +33,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig(ref path) => match Config::from_file(path, opts.expand_env) {
-            Ok(_) => {
+            Ok(c) => {
                 println!("config OK: {path}");
+                if let Some(w) = ignored_warning(&c) {
+                    println!("{w}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -123,12 +126,26 @@ fn serve(opts: Options) -> ExitCode {
 /// What a newcomer (and a bug report) needs from the first lines of the log:
 /// which build, where its data is, where its settings came from, and the
 /// settings that most often surprise someone coming from Loki.
+/// The one line that names the Loki settings of the file Lode does not use.
+fn ignored_warning(c: &Config) -> Option<String> {
+    let ignored = &c.loki.ignored;
+    (!ignored.is_empty()).then(|| {
+        format!(
+            "ignored Loki settings (no meaning in Lode, see docs/configuration.md): {}",
+            ignored.join(", ")
+        )
+    })
+}
+
 fn log_setup(opts: &Options, c: &Config) {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         loki_api = lode_server::routes::ops::LOKI_VERSION,
         "Starting Lode"
     );
+    if let Some(w) = ignored_warning(c) {
+        tracing::warn!("{w}");
+    }
     let l = &c.limits_config;
     let retention = if !c.compactor.retention_enabled {
         "off (compactor.retention_enabled: false)".to_string()

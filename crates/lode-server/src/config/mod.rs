@@ -3,7 +3,10 @@
 //! `docs/configuration.md`.
 
 mod expand_env;
+mod loki;
+
 pub use expand_env::expand_env;
+pub use loki::{take_loki_settings, LokiSettings};
 
 use lode_storage::format::block::Compression;
 use lode_storage::ingest::MIB;
@@ -106,6 +109,9 @@ impl<'de> Deserialize<'de> for Size {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// What reading the file as a Loki config found (not a key).
+    #[serde(skip)]
+    pub loki: LokiSettings,
     pub auth_enabled: bool,
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -524,8 +530,27 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let c: Config =
+        let mut value: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let loki = take_loki_settings(&mut value)?;
+        let data_dir_given = value
+            .get("storage")
+            .and_then(|s| s.get("data_dir"))
+            .is_some();
+        let mut c: Config = match &value {
+            serde_yaml_ng::Value::Mapping(m) if m.is_empty() => Config::default(),
+            serde_yaml_ng::Value::Null => Config::default(),
+            _ => serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                ConfigError::Parse(format!("{path}: {}", e.into_inner()))
+            })?,
+        };
+        if !data_dir_given {
+            if let Some(p) = &loki.path_prefix {
+                c.storage.data_dir = PathBuf::from(p);
+            }
+        }
+        c.loki = loki;
         c.validate()?;
         Ok(c)
     }
