@@ -48,7 +48,6 @@ fn localized(name: &str, dir: &Path, port: u16) -> PathBuf {
 
 struct Running {
     child: Child,
-    port: u16,
     log: PathBuf,
 }
 
@@ -68,7 +67,7 @@ fn start(config: &Path, dir: &Path, port: u16) -> Running {
         .stderr(out)
         .spawn()
         .expect("spawn lode");
-    let mut r = Running { child, port, log };
+    let mut r = Running { child, log };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(resp) = http(port, "GET", "/ready", &[], b"", T) {
