@@ -54,6 +54,7 @@ pub fn run(ds: &Dataset, query: &str) -> Result<PipelineRun, String> {
             Some(LogPipeline::new(&l.pipeline).map_err(|e| e.to_string())?),
             None,
         ),
+        Expr::Variants(_) => return Err("variants queries are not benchmarked".into()),
         Expr::Metric(m) => {
             let Some(MetricExpr::RangeAgg {
                 op,

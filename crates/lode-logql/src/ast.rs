@@ -5,11 +5,22 @@
 //! Durations are nanoseconds (`i64`), byte sizes are `f64` bytes, and all
 //! strings are already unescaped.
 
-/// A whole query: either a log query or a metric (sample) query.
+/// A whole query: a log query, a metric (sample) query, or Loki 3.5's
+/// multi-variant query.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Log(LogExpr),
     Metric(MetricExpr),
+    Variants(Variants),
+}
+
+/// `variants(<metric>, ...) of (<log range>)`: several metric queries over
+/// one log range. Loki 3.5+ parses it; running it is an experimental Loki
+/// feature, off unless enabled, and not in Lode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variants {
+    pub variants: Vec<MetricExpr>,
+    pub of: LogRange,
 }
 
 /// `{selector} | pipeline...`
@@ -312,6 +323,10 @@ pub enum VectorOp {
     Bottomk,
     Sort,
     SortDesc,
+    /// `approx_topk`: Loki's count-min-sketch topk, only with
+    /// `limits_config.shard_aggregations: [approx_topk]`; Lode answers it
+    /// exactly.
+    ApproxTopk,
 }
 
 impl VectorOp {
@@ -328,6 +343,7 @@ impl VectorOp {
             VectorOp::Bottomk => "bottomk",
             VectorOp::Sort => "sort",
             VectorOp::SortDesc => "sort_desc",
+            VectorOp::ApproxTopk => "approx_topk",
         }
     }
 }
@@ -422,12 +438,28 @@ impl Expr {
         match self {
             Expr::Log(l) => out.push(l),
             Expr::Metric(m) => m.collect_log_exprs(&mut out),
+            Expr::Variants(v) => {
+                for m in &v.variants {
+                    m.collect_log_exprs(&mut out);
+                }
+                out.push(&v.of.log);
+            }
         }
         out
     }
 }
 
 impl MetricExpr {
+    /// Whether vector aggregation `op` appears anywhere in the expression.
+    pub fn uses_vector_op(&self, op: VectorOp) -> bool {
+        match self {
+            MetricExpr::VectorAgg { op: o, expr, .. } => *o == op || expr.uses_vector_op(op),
+            MetricExpr::Binary { lhs, rhs, .. } => lhs.uses_vector_op(op) || rhs.uses_vector_op(op),
+            MetricExpr::Paren(e) | MetricExpr::LabelReplace { expr: e, .. } => e.uses_vector_op(op),
+            MetricExpr::RangeAgg { .. } | MetricExpr::Literal(_) | MetricExpr::Vector(_) => false,
+        }
+    }
+
     fn collect_log_exprs<'a>(&'a self, out: &mut Vec<&'a LogExpr>) {
         match self {
             MetricExpr::RangeAgg { range, .. } => out.push(&range.log),

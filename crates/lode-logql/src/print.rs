@@ -96,6 +96,16 @@ impl Display for Expr {
         match self {
             Expr::Log(l) => l.fmt(f),
             Expr::Metric(m) => m.fmt(f),
+            Expr::Variants(v) => {
+                f.write_str("variants(")?;
+                for (i, m) in v.variants.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    m.fmt(f)?;
+                }
+                write!(f, ") of ({})", v.of)
+            }
         }
     }
 }
@@ -462,6 +472,7 @@ pub fn pretty(expr: &Expr) -> String {
             pretty_metric(&mut out, m, 0);
             out
         }
+        Expr::Variants(_) => expr.to_string(),
     }
 }
 

@@ -96,7 +96,7 @@ fn compile(query: &str) -> Result<(Vec<CompiledMatcher>, Option<LogPipeline>)> {
             };
             Ok((compile_all(&l.selector)?, pipeline))
         }
-        Expr::Metric(_) => Err(StorageError::Invalid(
+        Expr::Metric(_) | Expr::Variants(_) => Err(StorageError::Invalid(
             "invalid query: a delete query must be a log selector with optional line filters"
                 .into(),
         )),

@@ -72,8 +72,15 @@ impl Builder<'_> {
                     Some(grouped) => self.build(&grouped, false)?,
                     None => self.build(expr, false)?,
                 };
+                // approx_topk, where it is allowed to run at all, is answered
+                // exactly: a topk.
+                let op = if *op == VectorOp::ApproxTopk {
+                    VectorOp::Topk
+                } else {
+                    *op
+                };
                 Box::new(VectorAggNode::new(
-                    *op,
+                    op,
                     *param,
                     grouping.as_ref(),
                     child,

@@ -39,7 +39,8 @@ pub(crate) fn vector_op(lower: &str) -> Option<VectorOp> {
         "count" => VectorOp::Count,
         "stddev" => VectorOp::Stddev,
         "stdvar" => VectorOp::Stdvar,
-        "topk" | "approx_topk" => VectorOp::Topk,
+        "topk" => VectorOp::Topk,
+        "approx_topk" => VectorOp::ApproxTopk,
         "bottomk" => VectorOp::Bottomk,
         "sort" => VectorOp::Sort,
         "sort_desc" => VectorOp::SortDesc,
@@ -277,6 +278,34 @@ impl Parser {
         Err(self.unexpected(&[]))
     }
 
+    /// `variants(<metric>, ...) of (<log range>)`.
+    pub(crate) fn variants(&mut self) -> Result<crate::ast::Variants> {
+        self.bump();
+        self.expect(&Tok::LParen, &["("])?;
+        self.enter()?;
+        let mut variants = Vec::new();
+        loop {
+            let (body, _) = self.binary(0)?;
+            let Node::Metric(m) = body else {
+                return Err(self.unexpected(&[]));
+            };
+            variants.push(m);
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
+        }
+        self.expect(&Tok::RParen, &[")"])?;
+        if !self.at_kw("of") {
+            return Err(self.unexpected(&["of"]));
+        }
+        self.bump();
+        self.expect(&Tok::LParen, &["("])?;
+        let of = self.log_range()?;
+        self.expect(&Tok::RParen, &[")"])?;
+        self.leave();
+        Ok(crate::ast::Variants { variants, of })
+    }
+
     fn vector(&mut self) -> Result<MetricExpr> {
         self.bump();
         self.expect(&Tok::LParen, &["("])?;
@@ -365,7 +394,7 @@ impl Parser {
             None => self.grouping()?,
         };
         let param = match op {
-            VectorOp::Topk | VectorOp::Bottomk => {
+            VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk => {
                 let Some(text) = param else {
                     return Err(invalid(format!(
                         "parameter required for operation {}",
@@ -392,6 +421,10 @@ impl Parser {
                 None
             }
         };
+        // Loki checks k first, then refuses any grouping (ast.go).
+        if op == VectorOp::ApproxTopk && grouping.is_some() {
+            return Err(invalid("grouping not allowed for approx_topk aggregation"));
+        }
         Ok((
             MetricExpr::VectorAgg {
                 op,

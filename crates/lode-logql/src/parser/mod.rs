@@ -61,6 +61,16 @@ fn parse_tokens(tokens: Vec<Token>) -> Result<Expr> {
         pos: 0,
         depth: 0,
     };
+    // `variants(...) of (...)` is a whole query of its own in Loki's grammar.
+    if matches!(p.peek(), Tok::Ident(w) if w.eq_ignore_ascii_case("variants"))
+        && p.peek_at(1) == &Tok::LParen
+    {
+        let v = p.variants()?;
+        if p.peek() != &Tok::Eof {
+            return Err(p.unexpected(&[]));
+        }
+        return Ok(Expr::Variants(v));
+    }
     let (node, _) = p.binary(0)?;
     if p.peek() != &Tok::Eof {
         return Err(p.unexpected(&[]));

@@ -482,8 +482,23 @@ fn vector_aggregations() {
     );
     assert_eq!(
         agg(&format!("approx_topk(3, {inner})")),
-        (VectorOp::Topk, Some(3.0), None)
+        (VectorOp::ApproxTopk, Some(3.0), None)
     );
+    // Loki checks k before it refuses a grouping on approx_topk.
+    for q in [
+        format!("approx_topk by (x) (3, {inner})"),
+        format!("approx_topk(3, {inner}) by (x)"),
+    ] {
+        let e = parse(&q).unwrap_err().to_string();
+        assert!(
+            e.contains("grouping not allowed for approx_topk aggregation"),
+            "{q}: {e}"
+        );
+    }
+    let e = parse(&format!("approx_topk by (x) (0, {inner})"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("must be greater than 0"), "{e}");
     assert_eq!(
         agg(&format!("bottomk by (x) (2, {inner})")),
         (VectorOp::Bottomk, Some(2.0), by(&["x"]))

@@ -273,6 +273,10 @@ pub struct LimitsConfig {
     /// Entries older than their stream's newest entry minus this are refused
     /// (Loki: `max_chunk_age / 2`). `0s` accepts any order.
     pub out_of_order_time_window: Dur,
+    /// Loki's list of aggregations allowed to run sharded; Lode reads only
+    /// whether `approx_topk` is in it (without it, approx_topk is refused
+    /// as Loki refuses it). Lode answers approx_topk exactly.
+    pub shard_aggregations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -488,6 +492,7 @@ impl Default for LimitsConfig {
             retention_period: Dur::secs(720 * 3600),
             retention_stream: Vec::new(),
             out_of_order_time_window: Dur::secs(3600),
+            shard_aggregations: Vec::new(),
         }
     }
 }

@@ -43,7 +43,7 @@ fn log_query_param(p: &Params) -> ApiResult<LogExpr> {
         .ok_or_else(|| ApiError::BadRequest("query parameter is required".into()))?;
     match lode_logql::parse(q)? {
         Expr::Log(l) => Ok(l),
-        Expr::Metric(_) => Err(ApiError::BadRequest(
+        Expr::Metric(_) | Expr::Variants(_) => Err(ApiError::BadRequest(
             "only log queries are supported for detected fields".into(),
         )),
     }

@@ -82,7 +82,7 @@ pub async fn series(State(state): State<SharedState>, req: ApiRequest) -> ApiRes
         }
         match lode_logql::parse(m)? {
             lode_logql::Expr::Log(l) => selectors.push(l.selector),
-            lode_logql::Expr::Metric(_) => {
+            lode_logql::Expr::Metric(_) | lode_logql::Expr::Variants(_) => {
                 return Err(ApiError::BadRequest(
                     "only label matchers are supported".into(),
                 ))

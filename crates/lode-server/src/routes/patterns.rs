@@ -31,7 +31,7 @@ pub async fn patterns(State(state): State<SharedState>, req: ApiRequest) -> ApiR
         .ok_or_else(|| ApiError::BadRequest("query parameter is required".into()))?;
     let log = match lode_logql::parse(q)? {
         Expr::Log(l) => l,
-        Expr::Metric(_) => {
+        Expr::Metric(_) | Expr::Variants(_) => {
             return Err(ApiError::BadRequest(
                 "only log queries are supported for patterns".into(),
             ))

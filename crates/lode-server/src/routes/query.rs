@@ -178,6 +178,7 @@ pub async fn query_range(State(state): State<SharedState>, req: ApiRequest) -> A
             };
             check_step(start, end, step)?;
             check_length(&state, &tenant, start, end)?;
+            check_approx_topk(&state, &m, false)?;
             let params = EvalParams {
                 start,
                 end,
@@ -187,9 +188,46 @@ pub async fn query_range(State(state): State<SharedState>, req: ApiRequest) -> A
             };
             metric_query(state.clone(), tenant, m, params).await
         }
+        Expr::Variants(_) => Err(variants_disabled()),
     };
     observe(&state, "query_range", started);
     r
+}
+
+/// Loki 3.5+ parses `variants(...) of (...)`; running one is an
+/// experimental feature that is off unless enabled, and Lode has none.
+fn variants_disabled() -> ApiError {
+    ApiError::BadRequest("multi variant queries are disabled for this instance".into())
+}
+
+/// `approx_topk` runs only where `limits_config.shard_aggregations` lists
+/// it, and then only as an instant query, as in Loki (whose refusal comes
+/// out of its query sharding as a 500).
+fn check_approx_topk(
+    state: &AppState,
+    m: &lode_logql::ast::MetricExpr,
+    instant: bool,
+) -> ApiResult<()> {
+    if !m.uses_vector_op(lode_logql::ast::VectorOp::ApproxTopk) {
+        return Ok(());
+    }
+    let enabled = state
+        .config
+        .limits_config
+        .shard_aggregations
+        .iter()
+        .any(|a| a == "approx_topk");
+    if !enabled {
+        return Err(ApiError::Internal(
+            "approx_topk is not enabled. See -limits.shard_aggregations".into(),
+        ));
+    }
+    if !instant {
+        return Err(ApiError::BadRequest(
+            "approx_topk error: count min sketches are only supported on instant queries".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn query(
@@ -214,7 +252,9 @@ pub async fn query(
         Expr::Log(_) => Err(ApiError::BadRequest(
             "log queries are not supported as an instant query type, please change your query to a range query type".into(),
         )),
+        Expr::Variants(_) => Err(variants_disabled()),
         Expr::Metric(m) => {
+            check_approx_topk(&state, &m, true)?;
             let params = EvalParams {
                 start: time,
                 end: time,
@@ -236,7 +276,7 @@ pub fn selector_param(p: &Params, name: &str) -> ApiResult<Option<Vec<lode_logql
         Some(q) if q.trim() == "{}" => Ok(None),
         Some(q) => match lode_logql::parse(q)? {
             Expr::Log(l) => Ok(Some(l.selector)),
-            Expr::Metric(_) => Err(ApiError::BadRequest(
+            Expr::Metric(_) | Expr::Variants(_) => Err(ApiError::BadRequest(
                 "only label matchers are supported".into(),
             )),
         },

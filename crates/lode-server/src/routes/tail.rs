@@ -95,7 +95,7 @@ fn parse_request(state: &SharedState, uri: &Uri, headers: &HeaderMap) -> ApiResu
     let q = p.get("query").unwrap_or("");
     let log = match lode_logql::parse(q)? {
         Expr::Log(l) => l,
-        Expr::Metric(_) => {
+        Expr::Metric(_) | Expr::Variants(_) => {
             return Err(ApiError::BadRequest(
                 "tail queries must be log queries".into(),
             ));
