@@ -368,3 +368,101 @@ fn every_endpoint_puts_its_timestamps_where_loki_does() {
     }
     assert_eq!(total, 10.0, "{v}");
 }
+
+#[test]
+fn variants_and_approx_topk_answer_as_a_default_loki() {
+    let (s, t0) = order_server();
+    let at = (t0 + 5 * MIN).to_string();
+    let (start, end) = ((t0 + MIN).to_string(), (t0 + 5 * MIN).to_string());
+    let variants = r#"variants(count_over_time({app="o"}[1m]), bytes_over_time({app="o"}[1m])) of ({app="o"}[1m])"#;
+    // Loki 3.5+ parses it (format_query prints it back) but runs it only
+    // with an experimental limit on: 400 on both query endpoints.
+    let v = s.get_json("/loki/api/v1/format_query", &[("query", variants)], &[]);
+    assert_eq!(v["status"], "success", "{v}");
+    assert!(
+        v["data"].as_str().unwrap_or("").starts_with("variants("),
+        "{v}"
+    );
+    for (path, params) in [
+        (
+            "/loki/api/v1/query",
+            vec![("query", variants), ("time", at.as_str())],
+        ),
+        (
+            "/loki/api/v1/query_range",
+            vec![
+                ("query", variants),
+                ("start", start.as_str()),
+                ("end", end.as_str()),
+            ],
+        ),
+    ] {
+        let r = s.request(
+            "GET",
+            &format!("{path}?{}", common::form_encode(&params)),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert_eq!(
+            r.text().trim(),
+            "multi variant queries are disabled for this instance"
+        );
+    }
+    // approx_topk without `shard_aggregations: [approx_topk]`: Loki's
+    // query sharding refuses it with a 500.
+    let q = r#"approx_topk(2, count_over_time({app="o"}[10m]))"#;
+    let r = s.request(
+        "GET",
+        &format!(
+            "/loki/api/v1/query?{}",
+            common::form_encode(&[("query", q), ("time", &at)])
+        ),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(
+        r.text().trim(),
+        "approx_topk is not enabled. See -limits.shard_aggregations"
+    );
+    let v = s.get_json("/loki/api/v1/format_query", &[("query", q)], &[]);
+    assert!(
+        v["data"].as_str().unwrap_or("").starts_with("approx_topk("),
+        "{v}"
+    );
+}
+
+#[test]
+fn approx_topk_runs_where_shard_aggregations_allow_it() {
+    let s = Server::start_with_config(Some(
+        "limits_config:\n  shard_aggregations: [approx_topk]\n",
+    ));
+    let t0 = common::base_ts(Duration::from_secs(1800));
+    let streams: Vec<PushStream> = [("p1", 3), ("p2", 1), ("p3", 4)]
+        .iter()
+        .map(|(pod, n)| {
+            let entries = (0..*n).map(|i| Entry::new(t0 + i * SEC, "x")).collect();
+            PushStream::new(&format!(r#"{{app="o", pod="{pod}"}}"#), entries)
+        })
+        .collect();
+    assert_eq!(s.push_proto(None, &streams).status, 204);
+    let at = (t0 + MIN).to_string();
+    let q = r#"approx_topk(2, count_over_time({app="o"}[10m]))"#;
+    let v = s.get_json("/loki/api/v1/query", &[("query", q), ("time", &at)], &[]);
+    assert_eq!(pods_of(&v), ["p1", "p3"], "{v}");
+    // Count-min sketches are instant-only in Loki.
+    let r = s.request(
+        "GET",
+        &format!(
+            "/loki/api/v1/query_range?{}",
+            common::form_encode(&[("query", q), ("start", &t0.to_string()), ("end", &at)])
+        ),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r
+        .text()
+        .contains("count min sketches are only supported on instant queries"));
+}

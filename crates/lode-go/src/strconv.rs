@@ -82,9 +82,10 @@ pub fn unquote_bytes(lit: &str) -> Result<Vec<u8>, UnquoteError> {
     unquote_with(lit, false)
 }
 
-/// Prometheus' `strutil.Unquote`, which label selectors use: like
-/// `strconv.Unquote`, except that `'…'` is a string like `"…"` (any length,
-/// `\x` a byte) rather than one rune.
+/// Prometheus' `strutil.Unquote`, which label selectors and LogQL's lexer
+/// use: like `strconv.Unquote`, except that `'…'` is a string like `"…"`
+/// (any length, `\x` a byte) rather than one rune, and a raw string keeps
+/// its carriage returns.
 pub fn unquote_promql(lit: &str) -> Result<String, UnquoteError> {
     String::from_utf8(unquote_with(lit, true)?).map_err(|_| UnquoteError::InvalidUtf8)
 }
@@ -102,6 +103,8 @@ fn unquote_with(lit: &str, single_is_string: bool) -> Result<Vec<u8>, UnquoteErr
     let body = &lit[1..lit.len() - 1];
     match quote {
         b'`' if body.contains('`') => return Err(UnquoteError::Syntax),
+        // Go drops carriage returns from raw strings; Prometheus' keeps them.
+        b'`' if single_is_string => return Ok(body.as_bytes().to_vec()),
         b'`' => return Ok(body.replace('\r', "").into_bytes()),
         b'"' | b'\'' => {}
         _ => return Err(UnquoteError::Syntax),
@@ -254,6 +257,8 @@ mod tests {
         assert_eq!(unquote_promql(r"'it\'s \xc3\xa9'").unwrap(), "it's é");
         assert_eq!(unquote_promql(r#""d\"e""#).unwrap(), "d\"e");
         assert_eq!(unquote_promql(r#""\'""#), Err(UnquoteError::Syntax));
+        assert_eq!(unquote_promql("`a\r\nb`").unwrap(), "a\r\nb");
+        assert_eq!(unquote("`a\r\nb`").unwrap(), "a\nb");
     }
 
     proptest::proptest! {

@@ -334,10 +334,9 @@ impl Lexer<'_> {
                     }
                 }
                 let raw = &self.src[start..self.pos];
-                // Go's `strconv.Unquote`, as Loki's lexer calls it (a raw
-                // string loses its carriage returns).
+                // Prometheus' `strutil.Unquote`, as Loki's lexer calls it.
                 let value = {
-                    lode_go::strconv::unquote(raw)
+                    lode_go::strconv::unquote_promql(raw)
                         .map_err(|e| self.error(line, col, e.to_string()))?
                 };
                 return tok(Tok::Str(value));

@@ -18,6 +18,8 @@ mod compat_tests;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod verdicts_tests;
 
 use crate::ast::{Expr, LogExpr, MetricExpr};
 use crate::error::{Error, Result};

@@ -139,7 +139,6 @@ const IGNORED: &[&str] = &[
     "limits_config.bloom_*",
     "limits_config.pattern_*",
     "limits_config.query_sharding_*",
-    "limits_config.shard_aggregations",
     "limits_config.results_cache_*",
     "limits_config.query_timeout_*",
 ];
