@@ -10,6 +10,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 mod columns;
+mod view;
+
+pub(crate) use view::{BlockBufs, BlockView};
 
 // The first byte of a block: its layout and how its compressed sections
 // are stored. 0 and 1 (row layout) are only read, no longer written.

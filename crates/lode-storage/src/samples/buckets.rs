@@ -20,13 +20,12 @@
 
 use super::{add_stats, in_shares, src_err, MetaValue, TenantSamples, MAX_META_GROUPS};
 use crate::error::StorageError;
-use crate::format::block::{decode_set, encode_set, read_in_place, read_without_lines, Dict};
+use crate::format::block::{decode_set, BlockBufs, BlockView};
 use crate::sources::{ScanStats, Source, StreamSources};
 use lode_logql::ast::{Grouping, LogRange, RangeOp};
 use lode_logql::engine::{BucketGrid, SeriesBuckets};
 use lode_logql::pipeline::{SampleExtractor, StreamExtractor};
 use lode_logql::{Error as QlError, LabelSet};
-use lode_proto::Entry;
 use std::collections::HashMap;
 
 /// Cells (series × buckets) one query may hold; past this the engine is
@@ -158,118 +157,6 @@ impl Acc {
     }
 }
 
-/// Per-block vectors, reused from block to block.
-#[derive(Default)]
-struct Bufs {
-    ts: Vec<i64>,
-    lens: Vec<u32>,
-    /// Each entry's index into the block's metadata dictionary.
-    sets: Vec<u32>,
-    /// `len + 1` offsets of each line in the text, when lines were read.
-    line_at: Vec<u32>,
-}
-
-/// The entries of one source, read in place.
-enum View<'a> {
-    Block {
-        b: Bufs,
-        dict: Dict,
-        lines: String,
-        with_lines: bool,
-    },
-    Head(&'a [Entry]),
-}
-
-impl View<'_> {
-    fn block(payload: &[u8], with_lines: bool, mut b: Bufs) -> Result<View<'static>, StorageError> {
-        let (dict, lines) = if with_lines {
-            let read = read_in_place(payload, true, &mut b.ts, &mut b.lens, &mut b.sets)?;
-            (read.dict, read.lines)
-        } else {
-            // `payload` may be the block without its lines.
-            let dict = read_without_lines(payload, &mut b.ts, &mut b.lens, &mut b.sets)?;
-            (dict, Vec::new())
-        };
-        b.line_at.clear();
-        if with_lines {
-            let mut off = 0u64;
-            b.line_at.push(0);
-            for &l in &b.lens {
-                off += u64::from(l);
-                b.line_at.push(
-                    u32::try_from(off)
-                        .map_err(|_| StorageError::Corrupt("block too large".into()))?,
-                );
-            }
-            if off != lines.len() as u64 {
-                return Err(StorageError::Corrupt("line lengths do not add up".into()));
-            }
-        }
-        let lines = String::from_utf8(lines)
-            .map_err(|_| StorageError::Corrupt("line text is not UTF-8".into()))?;
-        Ok(View::Block {
-            b,
-            dict,
-            lines,
-            with_lines,
-        })
-    }
-
-    fn into_bufs(self) -> Option<Bufs> {
-        match self {
-            View::Block { b, .. } => Some(b),
-            View::Head(_) => None,
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            View::Block { b, .. } => b.ts.len(),
-            View::Head(v) => v.len(),
-        }
-    }
-
-    #[inline]
-    fn ts(&self, i: usize) -> i64 {
-        match self {
-            View::Block { b, .. } => b.ts[i],
-            View::Head(v) => v[i].ts,
-        }
-    }
-
-    fn has_lines(&self) -> bool {
-        match self {
-            View::Block { with_lines, .. } => *with_lines,
-            View::Head(_) => true,
-        }
-    }
-
-    /// Needs the lines.
-    #[inline]
-    fn line(&self, i: usize) -> &str {
-        match self {
-            View::Block { b, lines, .. } => lines
-                .get(b.line_at[i] as usize..b.line_at[i + 1] as usize)
-                .unwrap_or_default(),
-            View::Head(v) => &v[i].line,
-        }
-    }
-
-    /// Entry `i`'s structured metadata in its block encoding (encoded into
-    /// `scratch` for head entries).
-    #[inline]
-    fn md_key<'b>(&'b self, i: usize, scratch: &'b mut Vec<u8>) -> &'b [u8] {
-        match self {
-            View::Block { b, dict, .. } => dict.set(b.sets[i]),
-            View::Head(v) => {
-                scratch.clear();
-                encode_set(scratch, &v[i].structured_metadata);
-                scratch
-            }
-        }
-    }
-}
-
 /// Where a source's entries on the grid are and whether they need lines.
 struct Span {
     /// `lo..hi` are on the grid when `sorted`.
@@ -280,7 +167,7 @@ struct Span {
     equal: bool,
 }
 
-fn span(v: &View<'_>, first: i64, end: i64) -> Span {
+fn span(v: &BlockView<'_>, first: i64, end: i64) -> Span {
     let n = v.len();
     let mut s = Span {
         lo: n,
@@ -310,7 +197,7 @@ fn span(v: &View<'_>, first: i64, end: i64) -> Span {
 }
 
 /// Whether sorted sources share a timestamp on the grid (a merge by time).
-fn share_a_timestamp(views: &[View<'_>], spans: &[Span]) -> bool {
+fn share_a_timestamp(views: &[BlockView<'_>], spans: &[Span]) -> bool {
     let mut cur: Vec<usize> = spans.iter().map(|s| s.lo).collect();
     let mut prev = None;
     loop {
@@ -392,7 +279,7 @@ struct Scan<'a> {
     scratch: Vec<u8>,
     run: Vec<(usize, usize)>,
     order: Vec<(i64, u32, u32)>,
-    pool: Vec<Bufs>,
+    pool: Vec<BlockBufs>,
     /// Per metadata set of the block being counted: its slot once found.
     set_slots: Vec<Option<Option<u32>>>,
 }
@@ -403,12 +290,12 @@ impl<'a> Scan<'a> {
         src: &'s Source,
         payload: Option<&[u8]>,
         with_lines: bool,
-    ) -> Result<View<'s>, StorageError> {
+    ) -> Result<BlockView<'s>, StorageError> {
         Ok(match (src, payload) {
             (Source::Block(_), Some(p)) => {
-                View::block(p, with_lines, self.pool.pop().unwrap_or_default())?
+                BlockView::block(p, with_lines, self.pool.pop().unwrap_or_default())?
             }
-            (Source::Head(v), _) => View::Head(v),
+            (Source::Head(v), _) => BlockView::Head(v),
             (Source::Block(_), None) => return Err(StorageError::Corrupt("block not read".into())),
         })
     }
@@ -417,7 +304,7 @@ impl<'a> Scan<'a> {
     /// the meta section alone.
     fn count_meta(
         &mut self,
-        v: &View<'_>,
+        v: &BlockView<'_>,
         lo: usize,
         hi: usize,
         st: &mut StreamState<'_>,
@@ -428,7 +315,7 @@ impl<'a> Scan<'a> {
         }
         let mut bytes = 0u64;
         match v {
-            View::Block { b, dict, .. } => {
+            BlockView::Block { b, dict, .. } => {
                 let (ts, lens) = (&b.ts[lo..hi], &b.lens[lo..hi]);
                 bytes = lens.iter().map(|&l| u64::from(l)).sum();
                 if dict.len() == 1 {
@@ -466,7 +353,7 @@ impl<'a> Scan<'a> {
                     }
                 }
             }
-            View::Head(entries) => {
+            BlockView::Head(entries) => {
                 for i in lo..hi {
                     let (ts, len) = (entries[i].ts, entries[i].line.len() as u64);
                     bytes += len;
@@ -489,7 +376,7 @@ impl<'a> Scan<'a> {
     /// skipped. Needs lines on every view.
     fn count_lines(
         &mut self,
-        views: &[View<'_>],
+        views: &[BlockView<'_>],
         idx: impl Iterator<Item = (usize, usize)>,
         st: &mut StreamState<'_>,
         acc: &mut Acc,
@@ -600,7 +487,7 @@ impl<'a> Scan<'a> {
             r?;
         }
         self.pool
-            .extend(views.into_iter().filter_map(View::into_bufs));
+            .extend(views.into_iter().filter_map(BlockView::into_bufs));
         Ok(())
     }
 
