@@ -221,6 +221,7 @@ impl Metrics {
             ("passes", &c.compactions),
             ("failures", &c.compaction_failures),
             ("files_replaced", &c.compacted_files),
+            ("recompressed_blocks", &c.recompressed_blocks),
             ("retention_removed_entries", &c.retention_removed_entries),
             ("delete_removed_entries", &c.deleted_entries),
             ("disk_full_refusals", &c.disk_full_errors),

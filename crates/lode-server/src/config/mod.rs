@@ -286,6 +286,12 @@ pub struct CompactorConfig {
     pub compaction_interval: Dur,
     /// How long a delete request can be cancelled before it is carried out.
     pub delete_request_cancel_period: Dur,
+    /// Lode's key: blocks whose newest entry is older than this are
+    /// rewritten at `recompress_zstd_level` by the next compaction
+    /// (`0s`: never).
+    pub recompress_after: Dur,
+    /// Lode's key: the zstd level of that rewrite (1-22).
+    pub recompress_zstd_level: i32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -497,12 +503,19 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Defaults of the compactor's recompression, chosen by measurement on the
+/// homelab mix (`docs/performance.md`, "Long-term storage").
+const RECOMPRESS_AFTER_SECS: u64 = 24 * 3600;
+const RECOMPRESS_LEVEL: i32 = 9;
+
 impl Default for CompactorConfig {
     fn default() -> Self {
         CompactorConfig {
             retention_enabled: true,
             compaction_interval: Dur::secs(600),
             delete_request_cancel_period: Dur::secs(24 * 3600),
+            recompress_after: Dur::secs(RECOMPRESS_AFTER_SECS),
+            recompress_zstd_level: RECOMPRESS_LEVEL,
         }
     }
 }
@@ -639,6 +652,12 @@ impl Config {
         if !(1..=22).contains(&s.zstd_level) {
             return bad("storage.zstd_level", "must be between 1 and 22");
         }
+        if !(1..=22).contains(&self.compactor.recompress_zstd_level) {
+            return bad(
+                "compactor.recompress_zstd_level",
+                "must be between 1 and 22",
+            );
+        }
         if s.data_dir.as_os_str().is_empty() {
             return bad("storage.data_dir", "must not be empty");
         }
@@ -674,6 +693,9 @@ impl Config {
             compaction_interval: self.compactor.compaction_interval.0,
             retention_enabled: self.compactor.retention_enabled,
             delete_cancel_period: self.compactor.delete_request_cancel_period.0,
+            recompress_after: (!self.compactor.recompress_after.0.is_zero())
+                .then_some(self.compactor.recompress_after.0),
+            recompress_level: self.compactor.recompress_zstd_level,
             ..StoreOptions::default()
         }
     }

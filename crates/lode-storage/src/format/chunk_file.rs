@@ -167,6 +167,9 @@ pub struct ChunkFile {
     pub size: u64,
     /// The format version it was written in (1: no block filters).
     pub version: u32,
+    /// The zstd level the compactor recompressed its blocks at, from the
+    /// manifest (`None`: written by a flush).
+    pub zstd_level: Option<i32>,
     /// Label sets of the streams in this file (sorted pairs).
     pub streams: Vec<std::sync::Arc<crate::stored_labels::StoredLabels>>,
     pub blocks: Vec<BlockMeta>,
@@ -208,6 +211,7 @@ impl ChunkFile {
             file,
             size,
             version: tail.version,
+            zstd_level: None,
             streams,
             blocks,
             damaged: Default::default(),

@@ -18,6 +18,11 @@ pub const MANIFEST: &str = "MANIFEST.json";
 pub struct FileEntry {
     pub tenant: String,
     pub id: u64,
+    /// The zstd level its blocks were written at, when the compactor
+    /// recompressed them (`docs/storage.md`, "Manifest"); absent: the
+    /// level of the flush that wrote the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zstd_level: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -90,6 +95,7 @@ mod tests {
             checkpoint: 7,
             next_file_id: 3,
             files: vec![FileEntry {
+                zstd_level: None,
                 tenant: "fake".into(),
                 id: 2,
             }],

@@ -22,7 +22,7 @@
 use super::Inner;
 use crate::delete::DeleteFilter;
 use crate::error::{Result, StorageError};
-use crate::format::block::{decode_block, encode_block};
+use crate::format::block::{decode_block, encode_block, Compression};
 use crate::format::chunk_file::{sync_dir, ChunkFile, ChunkWriter};
 use crate::format::filter;
 use crate::format::manifest::FileEntry;
@@ -57,6 +57,9 @@ pub struct CompactionReport {
     pub processed_requests: usize,
     /// Damaged blocks left out (their bytes kept under `quarantine/`).
     pub quarantined_blocks: usize,
+    /// Blocks rewritten at `recompress_level` (they may be merged while at
+    /// it, so this counts input blocks).
+    pub recompressed_blocks: usize,
 }
 
 /// Per stream of a chunk file: its retention cutoff, the delete requests
@@ -88,12 +91,21 @@ fn plan_file(
 struct Rewrite {
     tenant: String,
     inputs: Vec<Arc<ChunkFile>>,
-    /// The files written (id, path), one per time period at most.
-    outputs: Vec<(u64, PathBuf)>,
+    /// The files written (id, path, the zstd level they were recompressed
+    /// at), one per time period at most.
+    outputs: Vec<(u64, PathBuf, Option<i32>)>,
 }
 
 /// A block of the compaction's inputs: (input index, block index).
 type BlockAt = (usize, usize);
+
+/// Block `index` of an input file, with the file's plan.
+#[derive(Clone, Copy)]
+struct BlockRef<'a> {
+    file: &'a ChunkFile,
+    index: usize,
+    plan: &'a [StreamPlan],
+}
 
 /// A run of small blocks of one stream being merged into one.
 #[derive(Default)]
@@ -171,7 +183,7 @@ impl Inner {
         }
         let remove_outputs = |rewrites: &[Rewrite]| {
             for r in rewrites {
-                for (_, p) in &r.outputs {
+                for (_, p, _) in &r.outputs {
                     let _ = fs::remove_file(p);
                 }
             }
@@ -187,13 +199,17 @@ impl Inner {
                 .files
                 .retain(|f| !(f.tenant == r.tenant && gone.contains(&f.id)));
             let mut files = Vec::with_capacity(r.outputs.len());
-            for (id, path) in &r.outputs {
+            for (id, path, level) in &r.outputs {
                 manifest.files.push(FileEntry {
                     tenant: r.tenant.clone(),
                     id: *id,
+                    zstd_level: *level,
                 });
                 match ChunkFile::open(path, *id) {
-                    Ok(f) => files.push(f),
+                    Ok(mut f) => {
+                        f.zstd_level = *level;
+                        files.push(f)
+                    }
                     Err(e) => {
                         remove_outputs(&rewrites);
                         return Err(e);
@@ -235,6 +251,8 @@ impl Inner {
         }
         c.compacted_files
             .fetch_add(report.files_in as u64, Ordering::Relaxed);
+        c.recompressed_blocks
+            .fetch_add(report.recompressed_blocks as u64, Ordering::Relaxed);
         c.retention_removed_entries
             .fetch_add(report.expired_entries, Ordering::Relaxed);
         c.deleted_entries
@@ -287,6 +305,13 @@ impl Inner {
         let mut inputs: BTreeMap<u64, Arc<ChunkFile>> = BTreeMap::new();
         let mut small: BTreeMap<i64, Vec<Arc<ChunkFile>>> = BTreeMap::new();
         let mut written_periods: HashSet<i64> = HashSet::new();
+        // Periods whose files are all older than `recompress_after` and
+        // were written at a lower level: rewritten at `recompress_level`.
+        let mut recompress: HashSet<i64> = HashSet::new();
+        let cold_before = self
+            .opts
+            .recompress_after
+            .map(|d| now.saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
         // Planned once per file: the inputs are written from these plans.
         let mut plans: HashMap<u64, Vec<StreamPlan>> = HashMap::new();
         for f in files.values() {
@@ -305,7 +330,14 @@ impl Inner {
                 deleted |= d.iter().any(|d| d.overlaps(b.min_ts, b.max_ts));
             }
             let expire = expired > 0 && (f.size < MERGE_BELOW || expired * 4 >= total);
-            if deleted || expire || periods.len() > 1 {
+            let level = f.zstd_level.unwrap_or(self.opts.flush_level());
+            let recompressing = cold_before.is_some_and(|c| {
+                level < self.opts.recompress_level && f.blocks.iter().all(|b| b.max_ts < c)
+            });
+            if recompressing {
+                recompress.extend(periods.iter().copied());
+            }
+            if deleted || expire || recompressing || periods.len() > 1 {
                 written_periods.extend(periods);
                 inputs.insert(f.id, f.clone());
             } else if f.size < MERGE_BELOW {
@@ -330,10 +362,17 @@ impl Inner {
         let dir = tenant_dir(&self.opts.data_dir, tenant);
         fs::create_dir_all(&dir).map_err(|e| StorageError::from_io("creating tenant dir", e))?;
         let mut outputs = Vec::new();
-        let written =
-            self.write_outputs(tenant, &inputs, &plans, next_file_id, &mut outputs, report);
+        let written = self.write_outputs(
+            tenant,
+            &inputs,
+            &plans,
+            &recompress,
+            next_file_id,
+            &mut outputs,
+            report,
+        );
         if let Err(e) = written {
-            for (_, p) in &outputs {
+            for (_, p, _) in &outputs {
                 let _ = fs::remove_file(p);
             }
             remove_tmp_files(&[dir]);
@@ -350,14 +389,17 @@ impl Inner {
     }
 
     /// Writes the surviving blocks of `inputs`, one file per period, into
-    /// `outputs`.
+    /// `outputs`; every block of a `recompress` period is re-encoded at
+    /// `recompress_level`.
+    #[allow(clippy::too_many_arguments)]
     fn write_outputs(
         &self,
         tenant: &str,
         inputs: &[Arc<ChunkFile>],
         plans: &[Vec<StreamPlan>],
+        recompress: &HashSet<i64>,
         next_file_id: &mut u64,
-        outputs: &mut Vec<(u64, PathBuf)>,
+        outputs: &mut Vec<(u64, PathBuf, Option<i32>)>,
         report: &mut CompactionReport,
     ) -> Result<()> {
         // Period → its blocks in creation order (file id, then position).
@@ -374,7 +416,10 @@ impl Inner {
                     .push((fi, i));
             }
         }
-        for blocks in by_period.into_values() {
+        for (period, blocks) in by_period {
+            let level = recompress
+                .contains(&period)
+                .then_some(self.opts.recompress_level);
             // Blocks of one stream together, streams in order of first appearance.
             let mut order: Vec<(&StoredLabels, Vec<BlockAt>)> = Vec::new();
             let mut slot: HashMap<&StoredLabels, usize> = HashMap::new();
@@ -395,9 +440,14 @@ impl Inner {
                 let mut run = Run::default();
                 for (fi, i) in blocks {
                     crate::cancel::check()?;
-                    self.copy_or_merge(&mut w, sid, &inputs[fi], i, &plans[fi], &mut run, report)?;
+                    let at = BlockRef {
+                        file: &inputs[fi],
+                        index: i,
+                        plan: &plans[fi],
+                    };
+                    self.copy_or_merge(&mut w, sid, at, level, &mut run, report)?;
                 }
-                self.finish_run(&mut w, sid, &mut run)?;
+                self.finish_run(&mut w, sid, &mut run, level)?;
             }
             if w.block_count() == 0 {
                 drop(w);
@@ -405,24 +455,28 @@ impl Inner {
                 continue;
             }
             w.finish()?;
-            outputs.push((id, path));
+            outputs.push((id, path, level));
         }
         Ok(())
     }
 
-    /// Copies block `i` of `f` as it is when it is large and untouched by
-    /// deletes; otherwise adds its surviving entries to `run`.
-    #[allow(clippy::too_many_arguments)]
+    /// Copies block `i` of `f` as it is when it is large, untouched by
+    /// deletes and not being recompressed; otherwise adds its surviving
+    /// entries to `run`.
     fn copy_or_merge(
         &self,
         w: &mut ChunkWriter,
         sid: u32,
-        f: &ChunkFile,
-        i: usize,
-        plan: &[StreamPlan],
+        at: BlockRef<'_>,
+        level: Option<i32>,
         run: &mut Run,
         report: &mut CompactionReport,
     ) -> Result<()> {
+        let BlockRef {
+            file: f,
+            index: i,
+            plan,
+        } = at;
         let b = f.blocks[i];
         let (cutoff, dels, labels) = &plan[b.stream as usize];
         let hit: Vec<&DeleteFilter> = dels
@@ -442,11 +496,14 @@ impl Inner {
             }
             Err(e) => return Err(e),
         };
-        if hit.is_empty() && !small {
+        if level.is_some() {
+            report.recompressed_blocks += 1;
+        }
+        if hit.is_empty() && !small && level.is_none() {
             // Expired entries of a straddling block stay until it expires
             // whole: reads hide them, and rewriting a block as the cutoff
             // moves through it would cost a copy every pass.
-            self.finish_run(w, sid, run)?;
+            self.finish_run(w, sid, run, level)?;
             w.add_block(sid, &payload, b.min_ts, b.max_ts, b.entries, b.line_bytes)?;
             match f.read_filter(i)? {
                 Some(x) => w.set_filter(&x),
@@ -481,7 +538,7 @@ impl Inner {
             });
         }
         if run.line_bytes >= self.opts.block_target_bytes {
-            self.finish_run(w, sid, run)?;
+            self.finish_run(w, sid, run, level)?;
         }
         Ok(())
     }
@@ -499,8 +556,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes the entries gathered in `run` as one block.
-    fn finish_run(&self, w: &mut ChunkWriter, sid: u32, run: &mut Run) -> Result<()> {
+    /// Writes the entries gathered in `run` as one block, at `level` when
+    /// recompressing.
+    fn finish_run(
+        &self,
+        w: &mut ChunkWriter,
+        sid: u32,
+        run: &mut Run,
+        level: Option<i32>,
+    ) -> Result<()> {
         if run.entries.is_empty() {
             return Ok(());
         }
@@ -508,7 +572,8 @@ impl Inner {
         run.entries.sort_by_key(|e| e.ts);
         let kept = std::mem::take(&mut run.entries);
         run.line_bytes = 0;
-        let p = encode_block(&kept, self.opts.compression)?;
+        let compression = level.map_or(self.opts.compression, Compression::Zstd);
+        let p = encode_block(&kept, compression)?;
         let (min, max) = (kept[0].ts, kept[kept.len() - 1].ts);
         let bytes = kept.iter().map(|e| e.line.len() as u64).sum();
         w.add_block(sid, &p, min, max, kept.len() as u32, bytes)?;

@@ -92,6 +92,7 @@ impl Inner {
                 manifest.files.push(FileEntry {
                     tenant: tenant.clone(),
                     id,
+                    zstd_level: None,
                 });
                 written.push((tenant, id, path, placed));
             }

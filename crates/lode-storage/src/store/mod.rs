@@ -70,6 +70,11 @@ pub struct StoreOptions {
     /// `ingester.chunk_idle_period`: a stream that received no entry for
     /// this long is idle and no longer counts against the stream limit.
     pub chunk_idle_period: Duration,
+    /// Blocks whose newest entry is older than this are rewritten by the
+    /// compactor at `recompress_level` (`None`: never).
+    pub recompress_after: Option<Duration>,
+    /// The zstd level of that rewrite.
+    pub recompress_level: i32,
 }
 
 impl Default for StoreOptions {
@@ -88,11 +93,21 @@ impl Default for StoreOptions {
             inject_disk_full: Arc::new(AtomicBool::new(false)),
             inject_fsync_failure: Arc::new(AtomicBool::new(false)),
             chunk_idle_period: Duration::from_secs(30 * 60),
+            recompress_after: None,
+            recompress_level: 9,
         }
     }
 }
 
 impl StoreOptions {
+    /// The zstd level flushes write (0 when uncompressed).
+    pub(crate) fn flush_level(&self) -> i32 {
+        match self.compression {
+            Compression::Zstd(l) => l,
+            Compression::None => 0,
+        }
+    }
+
     fn idle_ns(&self) -> i64 {
         i64::try_from(self.chunk_idle_period.as_nanos()).unwrap_or(i64::MAX)
     }
@@ -118,6 +133,8 @@ pub struct StoreCounters {
     pub compaction_failures: AtomicU64,
     /// Chunk files replaced by the compactor.
     pub compacted_files: AtomicU64,
+    /// Blocks the compactor rewrote at `recompress_level`.
+    pub recompressed_blocks: AtomicU64,
     /// Entries removed from disk because they expired.
     pub retention_removed_entries: AtomicU64,
     /// Entries removed from disk by delete requests.

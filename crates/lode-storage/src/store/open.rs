@@ -87,6 +87,7 @@ impl Store {
                     continue;
                 }
             };
+            file.zstd_level = f.zstd_level;
             let t = inner.tenant_or_create(&f.tenant);
             let mut t = t.write();
             let ids: Vec<u32> = file.streams.iter().map(|l| t.stream_id_stored(l)).collect();

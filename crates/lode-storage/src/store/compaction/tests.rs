@@ -402,3 +402,97 @@ fn query_lookback_hides_older_data() {
         .unwrap();
     assert_eq!(lines(&store, r#"{app="a"}"#), ["new"]);
 }
+
+fn tenant_chunk_bytes(dir: &std::path::Path) -> u64 {
+    crate::layout::tenant_dir(dir, "fake")
+        .read_dir()
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "chunk"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+#[test]
+fn cold_blocks_are_recompressed_once_and_read_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = FakeClock::new(T0);
+    let opts = StoreOptions {
+        data_dir: d.path().to_path_buf(),
+        fsync: false,
+        flush_interval: Duration::from_secs(3600),
+        compaction_interval: Duration::from_secs(3600),
+        block_target_bytes: 16 * 1024,
+        recompress_after: Some(Duration::from_secs(48 * 3600)),
+        recompress_level: 12,
+        clock: clock.clone(),
+        ..Default::default()
+    };
+    let store = Store::open(opts.clone(), limits()).unwrap();
+    // Lines of a homelab shape: repetitive, with varying numbers.
+    let lines_in: Vec<String> = (0..20_000)
+        .map(|i| {
+            format!(
+                "level=info ts=2023-11-14T22:13:{:02}Z caller=proxy.go:{} msg=\"request done\" path=/api/v1/items/{} status={} took={}ms",
+                i % 60,
+                100 + i % 7,
+                i * 7919 % 100_000,
+                if i % 13 == 0 { 500 } else { 200 },
+                i % 250
+            )
+        })
+        .collect();
+    let entries: Vec<(i64, &str)> = lines_in
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (T0 + i as i64 * 1_000_000, l.as_str()))
+        .collect();
+    store
+        .push_sync("fake", vec![stream("api", &entries)])
+        .unwrap();
+    store.flush().unwrap();
+    let fresh = tenant_chunk_bytes(d.path());
+    // Younger than recompress_after: nothing to do.
+    clock.set(T0 + D);
+    assert_eq!(store.compact().unwrap().recompressed_blocks, 0);
+    assert_eq!(tenant_chunk_bytes(d.path()), fresh);
+    // Past it: every block rewritten at level 12, once.
+    clock.set(T0 + 3 * D);
+    let r = store.compact().unwrap();
+    assert!(r.recompressed_blocks > 1, "{r:?}");
+    let cold = tenant_chunk_bytes(d.path());
+    assert!(cold < fresh, "recompressed {cold} B, fresh {fresh} B");
+    // After a flush and a compaction the directory is its chunk files and
+    // little else: no WAL left behind, no leftover inputs.
+    let all: u64 = walk_bytes(d.path());
+    assert!(
+        all * 10 <= cold * 11,
+        "data dir {all} B for {cold} B of chunk files"
+    );
+    let m = Manifest::load(d.path()).unwrap();
+    assert!(m.files.iter().all(|f| f.zstd_level == Some(12)), "{m:?}");
+    assert_eq!(lines(&store, r#"{app="api"}"#), lines_in);
+    assert_eq!(
+        lines(&store, r#"{app="api"} |= "status=500""#).len(),
+        20_000 / 13 + 1
+    );
+    // A second pass leaves them alone, and so does a restart.
+    assert_eq!(store.compact().unwrap(), Default::default());
+    drop(store);
+    let store = Store::open(opts, limits()).unwrap();
+    assert_eq!(store.compact().unwrap(), Default::default());
+    assert_eq!(lines(&store, r#"{app="api"}"#).len(), 20_000);
+}
+
+fn walk_bytes(p: &std::path::Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(p).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        n += if m.is_dir() {
+            walk_bytes(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    n
+}
