@@ -71,5 +71,8 @@ bash tests/charts/validate.sh
 python3 tests/charts/test_planted_faults.py
 bash tests/charts/smoke_rendered.sh
 
+step "container image and release workflow: hadolint, actionlint, chart consistency"
+bash tests/image/lint.sh
+
 step "all green"
 exit 0
