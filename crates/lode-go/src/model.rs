@@ -46,6 +46,13 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     Some(total)
 }
 
+/// Loki's duration rule (its lexer's `parseDuration`, also what its
+/// settings accept between `model.Duration` and `time.Duration` keys):
+/// Prometheus' syntax first, then Go's `time.ParseDuration`.
+pub fn parse_duration_or_go(s: &str) -> Option<i64> {
+    parse_duration(s).or_else(|| crate::duration::parse(s).ok())
+}
+
 /// `model.Duration.String`: whole milliseconds, years and weeks only when
 /// they divide the rest (`90d`, not `12w6d`), `0s` for zero.
 pub fn format_duration(ns: i64) -> String {

@@ -293,8 +293,9 @@ impl VolumeGrid {
                 buckets: 1,
             });
         }
-        let aligned = start - start.rem_euclid(step);
-        let n = (end - aligned - 1) / step + 1;
+        // Client timestamps may be anything an i64 holds.
+        let aligned = start.saturating_sub(start.rem_euclid(step));
+        let n = end.saturating_sub(aligned).saturating_sub(1) / step + 1;
         if n > 11_001 {
             return Err(crate::StorageError::QueryLimit(
                 "exceeded maximum resolution of 11,000 points per time series. Try increasing the value of the step parameter".into(),
@@ -322,7 +323,9 @@ impl VolumeGrid {
         if self.step == 0 || b + 1 >= self.buckets {
             return self.end;
         }
-        self.aligned + (b as i64 + 1) * self.step - 1_000_000
+        self.aligned
+            .saturating_add((b as i64 + 1).saturating_mul(self.step))
+            .saturating_sub(1_000_000)
     }
 }
 
@@ -352,5 +355,10 @@ mod grid_tests {
         assert_eq!(g.buckets, 3);
         assert_eq!(g.timestamp(2), 12 * h + 5 * S);
         assert_eq!(VolumeGrid::new(start, end, 0).unwrap().timestamp(0), end);
+        // Hostile timestamps do not wrap.
+        let g = VolumeGrid::new(i64::MIN, i64::MIN + 10 * S, 3 * S).unwrap();
+        assert_eq!(g.bucket(i64::MIN + 9 * S), g.buckets - 1);
+        assert_eq!(g.timestamp(g.buckets - 1), i64::MIN + 10 * S);
+        assert!(VolumeGrid::new(i64::MIN, i64::MAX, 1).is_err());
     }
 }

@@ -7,10 +7,7 @@
 use crate::error::{Error, Result};
 use lode_go::model::parse_duration as parse_prom_duration;
 
-/// Loki's duration literal rule: Prometheus syntax first, then Go's.
-pub(crate) fn parse_duration(s: &str) -> Option<i64> {
-    parse_prom_duration(s).or_else(|| lode_go::duration::parse(s).ok())
-}
+use lode_go::model::parse_duration_or_go as parse_duration;
 
 /// A byte-size literal, as go-humanize reads it.
 fn parse_bytes(s: &str) -> Option<f64> {

@@ -198,9 +198,8 @@ pub fn take_loki_settings(root: &mut Value) -> Result<LokiSettings, ConfigError>
 }
 
 fn strip(map: &mut Mapping, prefix: &str, out: &mut Vec<String>) {
-    let mut remove = Vec::new();
-    for (k, v) in map.iter_mut() {
-        let Some(key) = k.as_str() else { continue };
+    map.retain(|k, v| {
+        let Some(key) = k.as_str() else { return true };
         let path = if prefix.is_empty() {
             key.to_string()
         } else {
@@ -208,18 +207,15 @@ fn strip(map: &mut Mapping, prefix: &str, out: &mut Vec<String>) {
         };
         if ignored(&path) {
             out.push(path);
-            remove.push(k.clone());
-        } else if let Value::Mapping(inner) = v {
-            // Ignored keys sit at the top or one level down, in the
-            // sections Lode and Loki share.
-            if prefix.is_empty() {
-                strip(inner, &path, out);
-            }
+            return false;
         }
-    }
-    for k in remove {
-        map.shift_remove(&k);
-    }
+        // Ignored keys sit at the top or one level down, in the sections
+        // Lode and Loki share.
+        if let (true, Value::Mapping(inner)) = (prefix.is_empty(), v) {
+            strip(inner, &path, out);
+        }
+        true
+    });
 }
 
 #[cfg(test)]

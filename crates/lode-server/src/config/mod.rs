@@ -39,7 +39,7 @@ impl Dur {
 /// `time.Duration` settings take); never negative.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let ns = lode_go::model::parse_duration(s).or_else(|| lode_go::duration::parse(s).ok())?;
+    let ns = lode_go::model::parse_duration_or_go(s)?;
     u64::try_from(ns).ok().map(Duration::from_nanos)
 }
 
@@ -556,7 +556,6 @@ impl Config {
             .and_then(|s| s.get("data_dir"))
             .is_some();
         let mut c: Config = match &value {
-            serde_yaml_ng::Value::Mapping(m) if m.is_empty() => Config::default(),
             serde_yaml_ng::Value::Null => Config::default(),
             _ => serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();

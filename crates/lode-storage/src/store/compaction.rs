@@ -3,6 +3,9 @@
 //! * merges a tenant's small chunk files into one larger file,
 //! * drops entries past their stream's retention period,
 //! * carries out delete requests whose cancel period has passed,
+//! * recompresses, once, files whose blocks are all older than
+//!   `recompress_after` at `recompress_level` (the level is kept per file
+//!   in the manifest),
 //!
 //! crash-safely, the same way a flush is: the new file is written under a
 //! temporary name, fsynced and renamed; the manifest is replaced atomically
@@ -16,8 +19,8 @@
 //! descriptors keep the data readable after the files are unlinked.
 //!
 //! Blocks that need no change are copied as they are (no decompression);
-//! only blocks straddling a retention cutoff or touched by a delete are
-//! decoded, filtered and re-encoded.
+//! only blocks straddling a retention cutoff, touched by a delete or being
+//! recompressed are decoded, filtered and re-encoded.
 
 use super::Inner;
 use crate::delete::DeleteFilter;
