@@ -308,3 +308,39 @@ fn a_big_history_arrives_whole_in_several_messages() {
     assert_eq!(got, want, "oldest first, none lost or repeated");
     assert!(messages > 1, "6 MB of history in one message");
 }
+
+#[test]
+fn a_browser_names_its_tenant_with_org_id_and_the_header_wins() {
+    let srv = Server::start_with_config(Some("auth_enabled: true\n"));
+    let t0 = base_ts(Duration::from_secs(60));
+    for tenant in ["alpha", "beta"] {
+        let s = PushStream::new(
+            r#"{app="t"}"#,
+            vec![Entry::new(t0, format!("{tenant} line"))],
+        );
+        assert_eq!(srv.push_proto(Some(tenant), &[s]).status, 204);
+    }
+    let q = form_encode(&[("query", r#"{app="t"}"#), ("start", &(t0 - 1).to_string())]);
+    let history = |path: String, headers: &[(&str, &str)]| {
+        let mut ws = Ws::connect(srv.port, &path, headers);
+        let msg = ws
+            .next_text(Instant::now() + Duration::from_secs(5))
+            .expect("history");
+        lines(&serde_json::from_str(&msg).unwrap())
+    };
+    // A WebSocket opened by a browser cannot carry X-Scope-OrgID.
+    assert_eq!(
+        history(format!("/loki/api/v1/tail?{q}&orgId=beta"), &[]),
+        vec!["beta line"]
+    );
+    // A proxy that sets the header decides, whatever the link says.
+    assert_eq!(
+        history(
+            format!("/loki/api/v1/tail?{q}&orgId=beta"),
+            &[("X-Scope-OrgID", "alpha")]
+        ),
+        vec!["alpha line"]
+    );
+    let r = srv.get(&format!("/loki/api/v1/tail?{q}"));
+    assert_eq!(r.status, 401, "{}", r.text());
+}

@@ -18,6 +18,8 @@ pub mod read;
 mod router_tests;
 pub mod routes;
 pub mod state;
+#[cfg(test)]
+mod ui_tests;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -99,6 +101,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/config", get(ops::config))
         .route("/flush", post(ops::flush))
+        .route("/", get(routes::ui::root_redirect))
+        .route("/ui", get(routes::ui::ui_redirect))
+        .route("/ui/", get(routes::ui::index))
+        .route("/ui/assets/{name}", get(routes::ui::asset))
+        .route("/ui/api/status", get(routes::ui::status))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

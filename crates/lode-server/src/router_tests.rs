@@ -238,6 +238,12 @@ impl lode_storage::LogStore for FailingStore {
     fn stats(&self) -> lode_storage::StoreStats {
         lode_storage::StoreStats::default()
     }
+    fn tenant_status(&self, _: &str) -> lode_storage::store::TenantStatus {
+        Default::default()
+    }
+    fn store_status(&self) -> lode_storage::store::StoreStatus {
+        Default::default()
+    }
     fn counters(&self) -> &lode_storage::store::StoreCounters {
         &self.counters
     }

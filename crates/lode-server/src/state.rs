@@ -23,12 +23,25 @@ pub type SharedState = Arc<AppState>;
 /// The tenant of a request: `fake` unless `auth_enabled`, then the
 /// validated `X-Scope-OrgID`.
 pub fn tenant(state: &AppState, headers: &HeaderMap) -> ApiResult<String> {
+    tenant_or(state, headers, None)
+}
+
+/// Like `tenant`, with `fallback` used when the request has no
+/// `X-Scope-OrgID` header. Only the live tail passes one (its `orgId`
+/// parameter): a browser cannot set headers on a WebSocket. A proxy that
+/// sets the header still decides, since the header wins.
+pub fn tenant_or(
+    state: &AppState,
+    headers: &HeaderMap,
+    fallback: Option<&str>,
+) -> ApiResult<String> {
     if !state.config.auth_enabled {
         return Ok("fake".to_string());
     }
     let id = headers
         .get("x-scope-orgid")
         .and_then(|v| v.to_str().ok())
+        .or(fallback)
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::Unauthorized("no org id".into()))?;

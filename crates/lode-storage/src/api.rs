@@ -10,7 +10,7 @@ use crate::meta::{IndexStats, VolumeGroup};
 use crate::query::{LogHit, LogQuery};
 use crate::samples::TenantSamples;
 use crate::sources::ScanStats;
-use crate::store::{PushCallback, Store, StoreCounters, StoreStats};
+use crate::store::{PushCallback, Store, StoreCounters, StoreStats, StoreStatus, TenantStatus};
 use crate::subscribe::Subscribers;
 use lode_logql::ast::Matcher;
 use lode_logql::LabelSet;
@@ -80,6 +80,8 @@ pub trait LogStore: Send + Sync + 'static {
         -> Result<std::result::Result<(), CancelError>>;
 
     fn stats(&self) -> StoreStats;
+    fn tenant_status(&self, tenant: &str) -> TenantStatus;
+    fn store_status(&self) -> StoreStatus;
     fn counters(&self) -> &StoreCounters;
     /// Hooks told about every durable batch (live tail).
     fn subscribers(&self) -> &Subscribers;
@@ -170,6 +172,12 @@ impl LogStore for Store {
         id: &str,
     ) -> Result<std::result::Result<(), CancelError>> {
         Store::cancel_delete(self, tenant, id)
+    }
+    fn tenant_status(&self, tenant: &str) -> TenantStatus {
+        Store::tenant_status(self, tenant)
+    }
+    fn store_status(&self) -> StoreStatus {
+        Store::store_status(self)
     }
     fn stats(&self) -> StoreStats {
         Store::stats(self)

@@ -10,4 +10,5 @@ pub mod patterns;
 pub mod push;
 pub mod query;
 pub mod tail;
+pub mod ui;
 pub mod volume;

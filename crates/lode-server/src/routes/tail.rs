@@ -10,7 +10,7 @@
 use crate::encode::{json_str, labels_obj};
 use crate::error::{ApiError, ApiResult};
 use crate::params::{now_ns, parse_time, Params};
-use crate::state::{categorize, tenant, SharedState};
+use crate::state::{categorize, tenant_or, SharedState};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -91,7 +91,7 @@ struct TailRequest {
 
 fn parse_request(state: &SharedState, uri: &Uri, headers: &HeaderMap) -> ApiResult<TailRequest> {
     let p = Params::parse(uri.query(), None)?;
-    let tenant = tenant(state, headers)?;
+    let tenant = tenant_or(state, headers, p.get("orgId"))?;
     let q = p.get("query").unwrap_or("");
     let log = match lode_logql::parse(q)? {
         Expr::Log(l) => l,

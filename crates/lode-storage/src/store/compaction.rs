@@ -122,7 +122,10 @@ impl Inner {
         while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
             rx.recv_timeout(self.opts.compaction_interval)
         {
-            if let Err(e) = self.compact() {
+            let res = self.compact();
+            self.last_compaction_ns
+                .store(self.opts.clock.now_ns(), Ordering::Relaxed);
+            if let Err(e) = res {
                 self.counters
                     .compaction_failures
                     .fetch_add(1, Ordering::Relaxed);

@@ -35,6 +35,8 @@ use std::time::Duration;
 use crate::layout::chunk_path;
 
 pub mod compaction;
+mod status;
+pub use status::{StoreStatus, TenantStatus};
 mod flush;
 mod open;
 mod writer;
@@ -194,6 +196,10 @@ pub(crate) struct Inner {
     /// lives: two processes on one directory would overwrite each other's
     /// chunk files, WAL and manifest.
     _lock: fs::File,
+    /// When the store opened, and when the last compaction pass ended
+    /// (store clock, ns; `i64::MIN` before the first).
+    pub(crate) started_ns: i64,
+    pub(crate) last_compaction_ns: std::sync::atomic::AtomicI64,
 }
 
 /// The log store.
@@ -339,6 +345,16 @@ impl Store {
     /// Hooks told about every durable batch (live tail).
     pub fn subscribers(&self) -> &crate::subscribe::Subscribers {
         &self.inner.subscribers
+    }
+
+    /// One tenant's streams, time range and chunk files (the status page).
+    pub fn tenant_status(&self, tenant: &str) -> TenantStatus {
+        self.inner.tenant_status(tenant)
+    }
+
+    /// Disk use and the compactor's schedule.
+    pub fn store_status(&self) -> StoreStatus {
+        self.inner.store_status()
     }
 
     pub fn stats(&self) -> StoreStats {

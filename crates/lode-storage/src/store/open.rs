@@ -62,6 +62,8 @@ impl Store {
             compact_lock: Mutex::new(()),
             writer_tx: Mutex::new(None),
             _lock: lock,
+            started_ns: opts.clock.now_ns(),
+            last_compaction_ns: std::sync::atomic::AtomicI64::new(i64::MIN),
         });
         let started = Instant::now();
         let mut live = std::collections::HashSet::new();

@@ -1,0 +1,101 @@
+//! What one tenant has stored, for the status page: counted from memory and
+//! the manifest, never by reading chunk files.
+
+use super::{chunk_path, dir_size, Inner};
+use std::fs;
+use std::sync::atomic::Ordering;
+
+/// One tenant's share of the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantStatus {
+    /// Streams known to the index (active or not).
+    pub streams: u64,
+    /// Streams counting against `max_global_streams_per_user`.
+    pub active_streams: u64,
+    /// Chunk files of the tenant and their size on disk.
+    pub chunk_files: u64,
+    pub chunk_bytes: u64,
+    /// Oldest and newest entry still readable (ns), `None` when empty.
+    pub oldest_ns: Option<i64>,
+    pub newest_ns: Option<i64>,
+}
+
+/// The whole store's disk use and the compactor's schedule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub wal_bytes: u64,
+    pub chunk_bytes: u64,
+    pub chunk_files: u64,
+    pub unflushed_bytes: u64,
+    /// When the last compaction pass started (store clock, ns).
+    pub last_compaction_ns: Option<i64>,
+    /// When the next is due (ns).
+    pub next_compaction_ns: i64,
+}
+
+impl Inner {
+    pub(crate) fn tenant_status(&self, tenant: &str) -> TenantStatus {
+        self.sweep_all();
+        let mut st = TenantStatus::default();
+        let t = self.tenants.read().get(tenant).cloned();
+        if let Some(t) = t {
+            let t = t.read();
+            st.streams = t.streams.len() as u64;
+            st.active_streams = t.active_streams as u64;
+            // Expired entries can outlive their window until the next
+            // compaction; reads already hide them, and so does this.
+            let now = self.opts.clock.now_ns();
+            let retention = self
+                .opts
+                .retention_enabled
+                .then(|| self.limits_for(tenant).retention);
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for s in &t.streams {
+                let cutoff = retention
+                    .as_ref()
+                    .map_or(i64::MIN, |r| r.cutoff(s.labels.as_ref(), now));
+                if s.min_ts <= s.max_ts && s.max_ts >= cutoff {
+                    lo = lo.min(s.min_ts.max(cutoff));
+                    hi = hi.max(s.max_ts);
+                }
+            }
+            if lo <= hi {
+                st.oldest_ns = Some(lo);
+                st.newest_ns = Some(hi);
+            }
+        }
+        let m = self.manifest.lock().clone();
+        for f in m.files.iter().filter(|f| f.tenant == tenant) {
+            st.chunk_files += 1;
+            st.chunk_bytes += fs::metadata(chunk_path(&self.opts.data_dir, &f.tenant, f.id))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
+        st
+    }
+
+    pub(crate) fn store_status(&self) -> StoreStatus {
+        let m = self.manifest.lock().clone();
+        let mut st = StoreStatus {
+            wal_bytes: dir_size(&self.opts.data_dir.join("wal")),
+            chunk_files: m.files.len() as u64,
+            unflushed_bytes: self.unflushed.load(Ordering::Relaxed),
+            ..Default::default()
+        };
+        for f in &m.files {
+            st.chunk_bytes += fs::metadata(chunk_path(&self.opts.data_dir, &f.tenant, f.id))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
+        let last = self.last_compaction_ns.load(Ordering::Relaxed);
+        let interval = i64::try_from(self.opts.compaction_interval.as_nanos()).unwrap_or(i64::MAX);
+        let base = if last == i64::MIN {
+            self.started_ns
+        } else {
+            st.last_compaction_ns = Some(last);
+            last
+        };
+        st.next_compaction_ns = base.saturating_add(interval);
+        st
+    }
+}
