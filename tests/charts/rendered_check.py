@@ -274,7 +274,19 @@ def check_wiring(docs: list[dict], rep: Report) -> None:
         sel = svc["spec"].get("selector") or {}
         if not sel or any(pod_labels.get(k) != v for k, v in sel.items()):
             rep.fail(f"Service {name}", "selector does not match the Lode pods")
-    for ing in find(docs, "Ingress"):
+    ingresses = find(docs, "Ingress")
+    # The ingress host is also the "direct Loki UI": /ui/ must reach Lode.
+    ui_routed = False
+    for ing in ingresses:
+        for rule in ing["spec"].get("rules") or []:
+            for p in (rule.get("http") or {}).get("paths") or []:
+                path = p.get("path") or "/"
+                prefix = p.get("pathType") in ("Prefix", "ImplementationSpecific")
+                if path == "/ui/" or (prefix and "/ui/".startswith(path.rstrip("/") + "/")):
+                    ui_routed = ui_routed or ((p.get("backend") or {}).get("service") or {}).get("name") in services
+    if ingresses and not ui_routed:
+        rep.fail("Ingress", "no path routes /ui/ (Lode's web UI) to the Lode Service")
+    for ing in ingresses:
         where = f"Ingress {ing['metadata']['name']}"
         for rule in ing["spec"].get("rules") or []:
             for p in (rule.get("http") or {}).get("paths") or []:

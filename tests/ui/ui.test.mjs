@@ -113,6 +113,11 @@ test('typing a query and pressing Ctrl+Enter runs it; the URL follows', async ()
   expect(got.every((l) => l.includes('slow upstream')), 'payments lines');
   const url = new URL(p.url());
   eq(url.searchParams.get('query'), '{service_name="payments"} | json | latency_ms > 130', 'the query is in the URL');
+  // Detected fields of those lines, from Lode's detected_fields.
+  await p.click('#fields-panel summary');
+  await p.waitForSelector('#fields button.field-name');
+  const fields = await p.$$eval('#fields button.field-name', (bs) => bs.map((b) => b.firstChild.textContent));
+  expect(fields.includes('latency_ms') && fields.includes('msg'), 'detected fields: ' + JSON.stringify(fields));
 });
 
 test('the browser back button walks the query history', async () => {

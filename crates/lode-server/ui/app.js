@@ -70,7 +70,7 @@
     const f = Number(v);
     if (!Number.isFinite(f)) return String(v);
     if (Number.isInteger(f)) return fmtNum(f);
-    return Math.abs(f) >= 100 ? f.toFixed(1) : Math.abs(f) >= 1 ? f.toFixed(3) : f.toPrecision(3);
+    return String(parseFloat(Math.abs(f) >= 100 ? f.toFixed(1) : Math.abs(f) >= 1 ? f.toFixed(3) : f.toPrecision(3)));
   }
   function labelString(m) {
     const keys = Object.keys(m || {}).filter((k) => k !== '__name__');
@@ -537,7 +537,8 @@
     const box = $('volume');
     box.replaceChildren();
     if (!series.length) return;
-    const W = Math.max(300, box.clientWidth || 800), H = 90, padL = 44, padB = 16;
+    show(box, true); // measured below: a hidden box has no width
+    const W = Math.max(300, box.clientWidth - 12 || 800), H = 90, padL = 44, padB = 16;
     const buckets = new Map();
     const order = ['error', 'critical', 'fatal', 'warn', 'warning', 'info', 'debug', 'trace', 'unknown'];
     series.sort((a, b) => order.indexOf(a.metric.detected_level || 'unknown') - order.indexOf(b.metric.detected_level || 'unknown'));
@@ -802,7 +803,7 @@
       const entries = entriesOf(msg.streams || []).sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0));
       if (paused) {
         pending.push(...entries);
-        $('live-state').textContent = `Paused, ${fmtNum(pending.length)} new lines waiting.`;
+        $('live-state').textContent = `Paused, ${fmtNum(pending.length)} new line${pending.length === 1 ? '' : 's'} waiting.`;
       } else {
         appendLive(entries);
       }
