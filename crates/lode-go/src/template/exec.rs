@@ -50,11 +50,21 @@ pub(crate) fn execute<'a>(
     ctx: &'a dyn TemplateContext,
     out: &mut String,
 ) -> EResult<()> {
+    execute_on(nodes, ctx, &Value::Labels, out)
+}
+
+/// Like `execute`, with `dot` as the template's data.
+pub(crate) fn execute_on<'a>(
+    nodes: &'a [Node],
+    ctx: &'a dyn TemplateContext,
+    dot: &Value<'a>,
+    out: &mut String,
+) -> EResult<()> {
     let mut st = State {
         ctx,
         vars: Vec::new(),
     };
-    st.walk(out, &Value::Labels, nodes).map(|_| ())
+    st.walk(out, dot, nodes).map(|_| ())
 }
 
 struct State<'a> {

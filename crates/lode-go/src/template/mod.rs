@@ -43,6 +43,30 @@ pub trait TemplateContext {
     fn for_each_label(&self, _f: &mut dyn FnMut(&str, &str)) {}
 }
 
+/// One field of a structured template data (`Template::render_fields`).
+#[derive(Debug, Clone, Copy)]
+pub enum Field<'a> {
+    Str(&'a str),
+    Float(f64),
+    /// A `map[string]string`.
+    Map(&'a [(String, String)]),
+}
+
+/// The context of a template rendered outside any line.
+struct NoLine;
+
+impl TemplateContext for NoLine {
+    fn label(&self, _: &str) -> Option<&str> {
+        None
+    }
+    fn line(&self) -> &str {
+        ""
+    }
+    fn timestamp_ns(&self) -> i64 {
+        0
+    }
+}
+
 /// A parsed template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -74,20 +98,47 @@ impl Template {
     /// "line" at <div .a 0>: error calling div: ...`).
     pub fn render(&self, ctx: &dyn TemplateContext, out: &mut String) -> Result<(), String> {
         out.clear();
-        exec::execute(&self.nodes, ctx, out).map_err(|e| {
-            if e.context.is_empty() {
-                return format!("template: {}: {}", self.name, e.msg);
-            }
-            let before = &self.src[..e.pos.min(self.src.len())];
-            let line = 1 + before.matches('\n').count();
-            let col = before
-                .rfind('\n')
-                .map_or(before.len(), |i| before.len() - i - 1);
-            format!(
-                "template: {}:{line}:{col}: executing \"{}\" at <{}>: {}",
-                self.name, self.name, e.context, e.msg
-            )
-        })
+        exec::execute(&self.nodes, ctx, out).map_err(|e| self.describe(e))
+    }
+
+    fn describe(&self, e: Box<exec::ExecErr>) -> String {
+        if e.context.is_empty() {
+            return format!("template: {}: {}", self.name, e.msg);
+        }
+        let before = &self.src[..e.pos.min(self.src.len())];
+        let line = 1 + before.matches('\n').count();
+        let col = before
+            .rfind('\n')
+            .map_or(before.len(), |i| before.len() - i - 1);
+        format!(
+            "template: {}:{line}:{col}: executing \"{}\" at <{}>: {}",
+            self.name, self.name, e.context, e.msg
+        )
+    }
+
+    /// Renders with a structure as the data (`.Labels`, `.Value`, ...):
+    /// Prometheus' alert templates, where the dot is not a line's labels.
+    /// No line or timestamp is in scope.
+    pub fn render_fields(&self, fields: &[(&str, Field<'_>)], out: &mut String) -> Result<(), String> {
+        let map: std::collections::BTreeMap<String, value::Value<'static>> = fields
+            .iter()
+            .map(|(k, f)| {
+                let v = match f {
+                    Field::Str(s) => value::Value::string(s.to_string()),
+                    Field::Float(x) => value::Value::Float(*x),
+                    Field::Map(pairs) => {
+                        let mut p: Vec<(String, String)> = pairs.to_vec();
+                        p.sort();
+                        p.dedup_by(|a, b| a.0 == b.0);
+                        value::Value::StrMap(std::rc::Rc::new(p))
+                    }
+                };
+                (k.to_string(), v)
+            })
+            .collect();
+        let dot = value::Value::Map(std::rc::Rc::new(map));
+        out.clear();
+        exec::execute_on(&self.nodes, &NoLine, &dot, out).map_err(|e| self.describe(e))
     }
 
     /// Names of the labels the template reads as `.name` (the first name

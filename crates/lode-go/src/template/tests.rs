@@ -668,3 +668,28 @@ proptest! {
         let _ = t.unwrap().render(&c, &mut out);
     }
 }
+
+#[test]
+fn structured_data_for_alert_templates() {
+    use super::Field;
+    let labels = vec![
+        ("namespace".to_string(), "media".to_string()),
+        ("app".to_string(), "jellyfin".to_string()),
+    ];
+    let t = Template::parse(
+        "{{$labels := .Labels}}{{$value := .Value}}{{ $labels.namespace }}: {{ $value }} errors ({{ printf \"%.1f\" .Value }}) {{ .Labels.missing }}|{{ .Ext }}",
+        "__alert_x",
+    )
+    .unwrap();
+    let mut out = String::new();
+    t.render_fields(
+        &[
+            ("Labels", Field::Map(&labels)),
+            ("Value", Field::Float(12.0)),
+            ("Ext", Field::Str("home")),
+        ],
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out, "media: 12 errors (12.0) |home");
+}

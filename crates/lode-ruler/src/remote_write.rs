@@ -1,0 +1,243 @@
+//! Recording rules' samples to Prometheus by remote write 1.0: protobuf
+//! `WriteRequest`, snappy block compression, batches of up to 2000
+//! samples from a bounded queue, retried with backoff on 5xx, 429 and
+//! network errors (a 4xx other than 429 drops the batch, counted).
+
+use crate::metrics::RulerMetrics;
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BATCH: usize = 2000;
+const ATTEMPTS: u32 = 5;
+
+/// Prometheus' `prometheus.WriteRequest` (remote-write 1.0 protobuf).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WriteRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Label {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Sample {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    /// Milliseconds.
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// One remote-write endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub name: String,
+    pub url: String,
+    /// Sent with every request (auth already turned into a header).
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+/// A sample to write: its tenant, labels (with `__name__`) and point.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub tenant: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    pub ts_ms: i64,
+}
+
+pub struct RemoteWriter {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    clients: Vec<Client>,
+    queue: Mutex<VecDeque<Point>>,
+    cv: Condvar,
+    capacity: usize,
+    stop: AtomicBool,
+    metrics: Arc<RulerMetrics>,
+}
+
+/// Encodes one request body: protobuf, then snappy.
+pub fn encode(points: &[Point]) -> Vec<u8> {
+    use prost::Message;
+    let req = WriteRequest {
+        timeseries: points
+            .iter()
+            .map(|p| {
+                let mut labels: Vec<Label> = p
+                    .labels
+                    .iter()
+                    .map(|(k, v)| Label {
+                        name: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect();
+                labels.sort_by(|a, b| a.name.cmp(&b.name));
+                TimeSeries {
+                    labels,
+                    samples: vec![Sample {
+                        value: p.value,
+                        timestamp: p.ts_ms,
+                    }],
+                }
+            })
+            .collect(),
+    };
+    let raw = req.encode_to_vec();
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .unwrap_or_default()
+}
+
+impl RemoteWriter {
+    pub fn start(
+        clients: Vec<Client>,
+        capacity: usize,
+        metrics: Arc<RulerMetrics>,
+    ) -> (RemoteWriter, Option<std::thread::JoinHandle<()>>) {
+        let inner = Arc::new(Shared {
+            clients,
+            queue: Mutex::new(VecDeque::new()),
+            cv: Condvar::new(),
+            capacity: capacity.max(1),
+            stop: AtomicBool::new(false),
+            metrics,
+        });
+        let handle = if inner.clients.is_empty() {
+            None
+        } else {
+            let s = inner.clone();
+            std::thread::Builder::new()
+                .name("lode-remote-write".into())
+                .spawn(move || s.run())
+                .ok()
+        };
+        (RemoteWriter { inner }, handle)
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.inner.clients.is_empty()
+    }
+
+    pub fn write(&self, points: Vec<Point>) {
+        if points.is_empty() || !self.enabled() {
+            return;
+        }
+        let mut q = self.inner.queue.lock();
+        for p in points {
+            if q.len() >= self.inner.capacity {
+                q.pop_front();
+                RulerMetrics::add(&self.inner.metrics.samples_dropped, 1);
+            }
+            q.push_back(p);
+        }
+        self.inner
+            .metrics
+            .remote_write_queue
+            .store(q.len() as u64, Ordering::Relaxed);
+        self.inner.cv.notify_one();
+    }
+
+    pub fn stop(&self) {
+        self.inner.stop.store(true, Ordering::Release);
+        self.inner.cv.notify_all();
+    }
+}
+
+impl Shared {
+    fn run(&self) {
+        let agents: Vec<ureq::Agent> = self
+            .clients
+            .iter()
+            .map(|c| {
+                ureq::Agent::config_builder()
+                    .timeout_global(Some(c.timeout))
+                    .http_status_as_error(false)
+                    .build()
+                    .into()
+            })
+            .collect();
+        loop {
+            let batch: Vec<Point> = {
+                let mut q = self.queue.lock();
+                while q.is_empty() && !self.stop.load(Ordering::Acquire) {
+                    self.cv.wait(&mut q);
+                }
+                if q.is_empty() {
+                    return;
+                }
+                // Points of one tenant per request (the tenant header).
+                let tenant = q.front().map(|p| p.tenant.clone()).unwrap_or_default();
+                let mut b = Vec::new();
+                while b.len() < BATCH && q.front().is_some_and(|p| p.tenant == tenant) {
+                    if let Some(p) = q.pop_front() {
+                        b.push(p);
+                    }
+                }
+                self.metrics
+                    .remote_write_queue
+                    .store(q.len() as u64, Ordering::Relaxed);
+                b
+            };
+            let body = encode(&batch);
+            let tenant = batch.first().map(|p| p.tenant.as_str()).unwrap_or("");
+            for (c, agent) in self.clients.iter().zip(&agents) {
+                if self.post(agent, c, tenant, &body) {
+                    RulerMetrics::add(&self.metrics.samples_written, batch.len() as u64);
+                } else {
+                    RulerMetrics::add(&self.metrics.remote_write_errors, batch.len() as u64);
+                    tracing::warn!(client = %c.name, samples = batch.len(), "remote write failed; samples dropped");
+                }
+            }
+        }
+    }
+
+    fn post(&self, agent: &ureq::Agent, c: &Client, tenant: &str, body: &[u8]) -> bool {
+        for attempt in 0..ATTEMPTS {
+            let mut req = agent
+                .post(&c.url)
+                .header("Content-Encoding", "snappy")
+                .header("Content-Type", "application/x-protobuf")
+                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .header("User-Agent", concat!("lode-ruler/", env!("CARGO_PKG_VERSION")))
+                .header("X-Scope-OrgID", tenant);
+            for (k, v) in &c.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            match req.send(body) {
+                Ok(r) if r.status().is_success() => return true,
+                Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+                    tracing::warn!(client = %c.name, status = %r.status(), "remote write refused");
+                    return false;
+                }
+                Ok(r) => tracing::debug!(client = %c.name, status = %r.status(), "retrying"),
+                Err(e) => tracing::debug!(client = %c.name, error = %e, "retrying"),
+            }
+            if self.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(200 << attempt));
+        }
+        false
+    }
+}
