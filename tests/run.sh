@@ -69,6 +69,9 @@ kill -TERM "$LODE_PID"; wait "$LODE_PID" || true; LODE_PID=
 step "web UI in headless Chromium (Playwright, playwright-core from npm)"
 bash tests/ui/run.sh
 
+step "ruler against a real Alertmanager and Prometheus (Debian packages)"
+bash tests/ruler/run.sh
+
 step "charts: offline validation"
 bash tests/charts/validate.sh
 python3 tests/charts/test_planted_faults.py

@@ -166,7 +166,6 @@ fn a_homelab_loki_config_serves_with_its_limits_in_force() {
         "ingester.wal",
         "limits_config.split_queries_by_interval",
         "querier.max_concurrent",
-        "ruler",
         "analytics",
     ] {
         assert!(text.contains(key), "{key} not named: {text}");

@@ -149,7 +149,12 @@ impl AlertSet {
         for a in self.alerts.values_mut() {
             let needs = match a.state {
                 AlertState::Pending => false,
-                _ if a.resolved_at.is_some_and(|r| a.last_sent_at.is_none_or(|s| r > s)) => true,
+                _ if a
+                    .resolved_at
+                    .is_some_and(|r| a.last_sent_at.is_none_or(|s| r > s)) =>
+                {
+                    true
+                }
                 AlertState::Inactive => false,
                 AlertState::Firing => a
                     .last_sent_at

@@ -24,7 +24,11 @@ fn value_str(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let s = format!("{v:e}");
     match s.split_once('e') {
@@ -40,7 +44,11 @@ fn value_str(v: f64) -> String {
 }
 
 fn pairs(p: &[(String, String)]) -> Value {
-    Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        p.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn alert_json(a: &crate::alerts::Alert) -> Value {
@@ -56,7 +64,13 @@ fn alert_json(a: &crate::alerts::Alert) -> Value {
 impl Ruler {
     /// `data` of `/prometheus/api/v1/rules` for a tenant.
     pub fn rules_json(&self, tenant: &str, f: &RuleFilter) -> Value {
-        let groups = self.inner.groups.lock().values().cloned().collect::<Vec<_>>();
+        let groups = self
+            .inner
+            .groups
+            .lock()
+            .values()
+            .cloned()
+            .collect::<Vec<_>>();
         let mut out = Vec::new();
         for g in groups {
             let g = g.lock();
@@ -104,7 +118,10 @@ impl Ruler {
                         o.insert("name".into(), json!(name));
                         o.insert("query".into(), json!(r.rule.expr_src));
                         o.insert("duration".into(), json!(*for_ns as f64 / 1e9));
-                        o.insert("keepFiringFor".into(), json!(*keep_firing_for_ns as f64 / 1e9));
+                        o.insert(
+                            "keepFiringFor".into(),
+                            json!(*keep_firing_for_ns as f64 / 1e9),
+                        );
                         o.insert("labels".into(), json!(desc.labels));
                         o.insert("annotations".into(), json!(desc.annotations));
                         o.insert("alerts".into(), Value::Array(alerts));
@@ -147,7 +164,13 @@ impl Ruler {
 
     /// `data` of `/prometheus/api/v1/alerts`: every pending or firing alert.
     pub fn alerts_json(&self, tenant: &str) -> Value {
-        let groups = self.inner.groups.lock().values().cloned().collect::<Vec<_>>();
+        let groups = self
+            .inner
+            .groups
+            .lock()
+            .values()
+            .cloned()
+            .collect::<Vec<_>>();
         let mut alerts = Vec::new();
         for g in groups {
             let g = g.lock();

@@ -101,6 +101,8 @@ type Key = (String, String, String);
 struct Loaded {
     /// Contents each file was last loaded from.
     files: HashMap<PathBuf, String>,
+    /// Contents each refused file had, and why: logged once, not at every poll.
+    failed: HashMap<PathBuf, (String, Vec<RuleError>)>,
     errors: Vec<RuleError>,
 }
 
@@ -163,6 +165,7 @@ impl Ruler {
             groups: Mutex::new(BTreeMap::new()),
             loaded: Mutex::new(Loaded {
                 files: HashMap::new(),
+                failed: HashMap::new(),
                 errors: Vec::new(),
             }),
             metrics,
@@ -262,7 +265,9 @@ impl Inner {
             let mut woken = self.wake.0.lock();
             if !*woken {
                 let wait = Duration::from_nanos(u64::try_from(wait_ns).unwrap_or(0));
-                self.wake.1.wait_for(&mut woken, wait.min(Duration::from_secs(3600)));
+                self.wake
+                    .1
+                    .wait_for(&mut woken, wait.min(Duration::from_secs(3600)));
             }
             *woken = false;
         }
@@ -304,9 +309,17 @@ impl Inner {
                 keep.insert((f.tenant.clone(), f.namespace.clone()));
                 continue;
             }
+            if let Some((t, errs)) = loaded.failed.get(&f.path) {
+                if *t == text {
+                    errors.extend(errs.iter().cloned());
+                    keep.insert((f.tenant.clone(), f.namespace.clone()));
+                    continue;
+                }
+            }
             let name = format!("{}/{}", f.tenant, f.namespace);
             match parse_file(&name, &f.tenant, &f.namespace, &text, default_interval) {
                 Ok(groups) => {
+                    loaded.failed.remove(&f.path);
                     loaded.files.insert(f.path.clone(), text);
                     replaced.push(((f.tenant.clone(), f.namespace.clone()), groups));
                 }
@@ -314,12 +327,14 @@ impl Inner {
                     for e in &errs {
                         tracing::error!(error = %e, "rule file refused; its previous version keeps evaluating");
                     }
-                    errors.extend(errs);
+                    errors.extend(errs.iter().cloned());
+                    loaded.failed.insert(f.path.clone(), (text, errs));
                     keep.insert((f.tenant.clone(), f.namespace.clone()));
                 }
             }
         }
         loaded.files.retain(|p, _| seen_paths.contains(p));
+        loaded.failed.retain(|p, _| seen_paths.contains(p));
         loaded.errors = errors;
         self.metrics
             .rule_file_errors
@@ -445,9 +460,13 @@ impl Inner {
                     } => {
                         let before = snapshot(&r.alerts);
                         let elements = self.elements(&r.rule, name, annotations, samples);
-                        let res =
-                            r.alerts
-                                .update(ts, *for_ns, *keep_firing_for_ns, group.limit, elements);
+                        let res = r.alerts.update(
+                            ts,
+                            *for_ns,
+                            *keep_firing_for_ns,
+                            group.limit,
+                            elements,
+                        );
                         changed |= snapshot(&r.alerts) != before;
                         let due = r.alerts.due(ts, resend, interval);
                         self.notify(&group, &r.rule.expr_src, due);
@@ -489,8 +508,11 @@ impl Inner {
         samples
             .into_iter()
             .map(|s| {
-                let base: Vec<(String, String)> =
-                    s.labels.into_iter().filter(|(k, _)| k != "__name__").collect();
+                let base: Vec<(String, String)> = s
+                    .labels
+                    .into_iter()
+                    .filter(|(k, _)| k != "__name__")
+                    .collect();
                 let data = AlertData {
                     labels: &base,
                     value: s.value,
@@ -523,7 +545,14 @@ impl Inner {
             .collect()
     }
 
-    fn record(&self, group: &Group, rule: &crate::rules::Rule, name: &str, samples: Vec<Sample>, ts: i64) {
+    fn record(
+        &self,
+        group: &Group,
+        rule: &crate::rules::Rule,
+        name: &str,
+        samples: Vec<Sample>,
+        ts: i64,
+    ) {
         let points = samples
             .into_iter()
             .map(|s| {

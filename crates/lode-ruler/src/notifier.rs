@@ -142,7 +142,10 @@ fn post(agent: &ureq::Agent, url: &str, body: &str, stop: &AtomicBool) -> bool {
         match agent
             .post(url)
             .header("Content-Type", "application/json")
-            .header("User-Agent", concat!("lode-ruler/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "User-Agent",
+                concat!("lode-ruler/", env!("CARGO_PKG_VERSION")),
+            )
             .send(body)
         {
             Ok(r) if r.status().is_success() => return true,

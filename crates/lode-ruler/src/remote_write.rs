@@ -219,7 +219,10 @@ impl Shared {
                 .header("Content-Encoding", "snappy")
                 .header("Content-Type", "application/x-protobuf")
                 .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                .header("User-Agent", concat!("lode-ruler/", env!("CARGO_PKG_VERSION")))
+                .header(
+                    "User-Agent",
+                    concat!("lode-ruler/", env!("CARGO_PKG_VERSION")),
+                )
                 .header("X-Scope-OrgID", tenant);
             for (k, v) in &c.headers {
                 req = req.header(k.as_str(), v.as_str());

@@ -335,7 +335,9 @@ fn compile_rule(r: &RuleDesc) -> Result<Rule, Vec<String>> {
         }
         (None, Some(name)) => {
             if !valid_metric_name(name) {
-                errs.push(format!("invalid recording rule name {name:?}: not a metric name"));
+                errs.push(format!(
+                    "invalid recording rule name {name:?}: not a metric name"
+                ));
             }
             if r.for_.is_some() || r.keep_firing_for.is_some() {
                 errs.push("for and keep_firing_for are for alerting rules".into());

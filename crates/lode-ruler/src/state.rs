@@ -62,12 +62,22 @@ impl StateStore {
         match serde_json::from_str::<StateFile>(&text) {
             Ok(f) if f.version == VERSION => {
                 for a in f.alerts {
-                    let k = (a.tenant.clone(), a.namespace.clone(), a.group.clone(), a.rule.clone());
+                    let k = (
+                        a.tenant.clone(),
+                        a.namespace.clone(),
+                        a.group.clone(),
+                        a.rule.clone(),
+                    );
                     out.entry(k).or_default().push(a);
                 }
             }
-            Ok(f) => tracing::warn!(version = f.version, "alert state of an unknown version; ignored"),
-            Err(e) => tracing::warn!(error = %e, path = %self.path.display(), "alert state unreadable; ignored"),
+            Ok(f) => tracing::warn!(
+                version = f.version,
+                "alert state of an unknown version; ignored"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.path.display(), "alert state unreadable; ignored")
+            }
         }
         out
     }

@@ -119,7 +119,11 @@ impl RuleStore {
     }
 
     /// The groups of a tenant, by namespace (one namespace, or all).
-    pub fn list(&self, tenant: &str, ns: Option<&str>) -> Result<BTreeMap<String, Vec<RuleGroupDesc>>> {
+    pub fn list(
+        &self,
+        tenant: &str,
+        ns: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<RuleGroupDesc>>> {
         let mut out = BTreeMap::new();
         let names: Vec<String> = match ns {
             Some(ns) => {
@@ -148,7 +152,9 @@ impl RuleStore {
     /// Adds a group to a namespace, or replaces the group of that name.
     pub fn set_group(&self, tenant: &str, ns: &str, group: RuleGroupDesc) -> Result<()> {
         validate_namespace(ns)?;
-        let mut f = self.load(tenant, ns)?.unwrap_or(RuleFile { groups: Vec::new() });
+        let mut f = self
+            .load(tenant, ns)?
+            .unwrap_or(RuleFile { groups: Vec::new() });
         match f.groups.iter_mut().find(|g| g.name == group.name) {
             Some(g) => *g = group,
             None => f.groups.push(group),
@@ -177,9 +183,9 @@ impl RuleStore {
         let p = self.path(tenant, ns);
         match fs::remove_file(&p) {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(RulerError::NotFound("group namespace does not exist".into()))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RulerError::NotFound(
+                "group namespace does not exist".into(),
+            )),
             Err(e) => Err(RulerError::io(format!("removing {}", p.display()))(e)),
         }
     }
@@ -193,7 +199,8 @@ impl RuleStore {
         let tmp = dir.join(format!(".{ns}.tmp"));
         let ctx = || format!("writing {}", p.display());
         let mut file = fs::File::create(&tmp).map_err(RulerError::io(ctx()))?;
-        file.write_all(text.as_bytes()).map_err(RulerError::io(ctx()))?;
+        file.write_all(text.as_bytes())
+            .map_err(RulerError::io(ctx()))?;
         file.sync_all().map_err(RulerError::io(ctx()))?;
         fs::rename(&tmp, &p).map_err(RulerError::io(ctx()))?;
         if let Ok(d) = fs::File::open(&dir) {

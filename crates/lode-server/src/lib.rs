@@ -17,6 +17,7 @@ pub mod read;
 #[cfg(test)]
 mod router_tests;
 pub mod routes;
+pub mod ruler;
 pub mod state;
 #[cfg(test)]
 mod ui_tests;
@@ -35,7 +36,7 @@ const MAX_BODY: usize = 100 << 20;
 
 /// The router with every endpoint.
 pub fn router(state: SharedState) -> Router {
-    use routes::{meta, ops, push, query, volume};
+    use routes::{meta, ops, push, query, rules, volume};
     Router::new()
         .route("/loki/api/v1/push", post(push::push))
         .route(
@@ -101,6 +102,32 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/config", get(ops::config))
         .route("/flush", post(ops::flush))
+        .route("/loki/api/v1/rules", get(rules::list_all))
+        .route(
+            "/loki/api/v1/rules/{namespace}",
+            get(rules::list_namespace)
+                .post(rules::set_group)
+                .delete(rules::delete_namespace),
+        )
+        .route(
+            "/loki/api/v1/rules/{namespace}/{group}",
+            get(rules::get_group).delete(rules::delete_group),
+        )
+        .route("/api/prom/rules", get(rules::list_all))
+        .route(
+            "/api/prom/rules/{namespace}",
+            get(rules::list_namespace)
+                .post(rules::set_group)
+                .delete(rules::delete_namespace),
+        )
+        .route(
+            "/api/prom/rules/{namespace}/{group}",
+            get(rules::get_group).delete(rules::delete_group),
+        )
+        .route("/prometheus/api/v1/rules", get(rules::prom_rules))
+        .route("/prometheus/api/v1/alerts", get(rules::prom_alerts))
+        .route("/api/prom/api/v1/rules", get(rules::prom_rules))
+        .route("/api/prom/api/v1/alerts", get(rules::prom_alerts))
         .route("/", get(routes::ui::root_redirect))
         .route("/ui", get(routes::ui::ui_redirect))
         .route("/ui/", get(routes::ui::index))
@@ -138,11 +165,25 @@ pub async fn serve_on(
         usize::try_from(config.distributor.max_inflight_push_bytes.0).unwrap_or(usize::MAX),
     );
     let store = tokio::task::spawn_blocking(move || Store::open(opts, limits)).await??;
+    let store: Arc<dyn lode_storage::LogStore> = Arc::new(store);
+    let ruler_opts = config
+        .ruler
+        .options(&config.storage.data_dir, &config.listen_addr());
+    let evaluator = Arc::new(ruler::StoreEvaluator {
+        store: store.clone(),
+    });
+    let ruler =
+        tokio::task::spawn_blocking(move || lode_ruler::Ruler::start(ruler_opts, evaluator))
+            .await?;
+    for e in ruler.load_errors() {
+        tracing::error!(error = %e, "rule file refused");
+    }
     let state = Arc::new(AppState {
-        store: Arc::new(store),
+        store,
         config: Arc::new(config),
         metrics: metrics::Metrics::new(),
         ready: Default::default(),
+        ruler: Some(Arc::new(ruler)),
     });
     overrides::start(state.config.clone(), state.store.clone())?;
     state.ready.store(true, Ordering::Release);
@@ -178,6 +219,9 @@ pub async fn serve_on(
                 "requests still open after server.graceful_shutdown_timeout; closing them"
             );
         }
+    }
+    if let Some(r) = state.ruler.clone() {
+        tokio::task::spawn_blocking(move || r.stop()).await?;
     }
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.shutdown()).await??;

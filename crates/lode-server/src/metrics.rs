@@ -42,6 +42,9 @@ pub struct Metrics {
     rejected: Counter<u64, AtomicU64>,
     /// Compactor and retention counters, mirrored from the store.
     compaction: Family<CompactionLabel, Counter<u64, AtomicU64>>,
+    ruler: Family<CompactionLabel, Counter<u64, AtomicU64>>,
+    ruler_gauges: Family<CompactionLabel, Gauge<i64>>,
+    ruler_eval_seconds: Counter<f64, AtomicU64>,
     streams: Gauge<i64>,
     stored_streams: Gauge<i64>,
     disk_bytes: Gauge<i64>,
@@ -77,6 +80,9 @@ impl Metrics {
             unreadable_files: Counter::default(),
             rejected: Counter::default(),
             compaction: Family::default(),
+            ruler: Family::default(),
+            ruler_gauges: Family::default(),
+            ruler_eval_seconds: Counter::default(),
             streams: Gauge::default(),
             stored_streams: Gauge::default(),
             disk_bytes: Gauge::default(),
@@ -144,6 +150,21 @@ impl Metrics {
             m.compaction.clone(),
         );
         registry.register(
+            "lode_ruler",
+            "Ruler work: rule evaluations and their failures, evaluations missed by a late group, alerts sent to Alertmanager (and failed or dropped), recording-rule samples written by remote write (and failed or dropped)",
+            m.ruler.clone(),
+        );
+        registry.register(
+            "lode_ruler_state",
+            "Ruler state: rule groups loaded, rule files refused at the last load, alerts and samples waiting to be sent",
+            m.ruler_gauges.clone(),
+        );
+        registry.register(
+            "lode_ruler_evaluation_seconds",
+            "Time spent evaluating rule groups",
+            m.ruler_eval_seconds.clone(),
+        );
+        registry.register(
             "lode_active_streams",
             "Streams that received an entry within ingester.chunk_idle_period (what the stream limit counts)",
             m.streams.clone(),
@@ -186,6 +207,41 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    fn sync_ruler(&self, m: &lode_ruler::metrics::RulerMetrics) {
+        use lode_ruler::metrics::RulerMetrics as M;
+        for (what, v) in [
+            ("evaluations", &m.evaluations),
+            ("evaluation_failures", &m.evaluation_failures),
+            ("missed_iterations", &m.missed_iterations),
+            ("notifications_sent", &m.notifications_sent),
+            ("notification_errors", &m.notification_errors),
+            ("notifications_dropped", &m.notifications_dropped),
+            ("samples_written", &m.samples_written),
+            ("remote_write_errors", &m.remote_write_errors),
+            ("samples_dropped", &m.samples_dropped),
+        ] {
+            let c = self
+                .ruler
+                .get_or_create(&CompactionLabel { what: what.into() });
+            Self::sync_counter(&c, M::get(v));
+        }
+        for (what, v) in [
+            ("rule_groups", &m.rule_groups),
+            ("rule_file_errors", &m.rule_file_errors),
+            ("notification_queue", &m.notification_queue),
+            ("remote_write_queue", &m.remote_write_queue),
+        ] {
+            self.ruler_gauges
+                .get_or_create(&CompactionLabel { what: what.into() })
+                .set(i64::try_from(M::get(v)).unwrap_or(i64::MAX));
+        }
+        let secs = M::get(&m.evaluation_micros) as f64 / 1e6;
+        let cur = self.ruler_eval_seconds.get();
+        if secs > cur {
+            self.ruler_eval_seconds.inc_by(secs - cur);
+        }
+    }
+
     fn sync_counter(c: &Counter<u64, AtomicU64>, v: u64) {
         let cur = c.get();
         if v > cur {
@@ -194,7 +250,10 @@ impl Metrics {
     }
 
     /// Renders the registry after refreshing store-derived values.
-    pub fn render(&self, store: &dyn LogStore) -> String {
+    pub fn render(&self, store: &dyn LogStore, ruler: Option<&lode_ruler::Ruler>) -> String {
+        if let Some(r) = ruler {
+            self.sync_ruler(r.metrics());
+        }
         let c = store.counters();
         Self::sync_counter(&self.lines, c.lines.load(Ordering::Relaxed));
         Self::sync_counter(&self.bytes, c.bytes.load(Ordering::Relaxed));

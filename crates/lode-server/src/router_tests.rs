@@ -18,6 +18,7 @@ fn state(yaml: &str, dir: &std::path::Path) -> Arc<AppState> {
         config: Arc::new(config),
         metrics: crate::metrics::Metrics::new(),
         ready: Default::default(),
+        ruler: None,
     })
 }
 
@@ -262,6 +263,7 @@ fn failing(error: fn() -> lode_storage::StorageError) -> Arc<AppState> {
         config: Arc::new(Config::from_yaml("{}").expect("config")),
         metrics: crate::metrics::Metrics::new(),
         ready: Default::default(),
+        ruler: None,
     })
 }
 

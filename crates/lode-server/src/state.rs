@@ -16,6 +16,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Metrics,
     pub ready: AtomicBool,
+    /// The ruler (absent in tests that do not start one).
+    pub ruler: Option<Arc<lode_ruler::Ruler>>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -18,6 +18,7 @@ fn state(yaml: &str, dir: &std::path::Path) -> Arc<AppState> {
         config: Arc::new(config),
         metrics: crate::metrics::Metrics::new(),
         ready: Default::default(),
+        ruler: None,
     })
 }
 

@@ -98,10 +98,10 @@ impl Template {
     /// "line" at <div .a 0>: error calling div: ...`).
     pub fn render(&self, ctx: &dyn TemplateContext, out: &mut String) -> Result<(), String> {
         out.clear();
-        exec::execute(&self.nodes, ctx, out).map_err(|e| self.describe(e))
+        exec::execute(&self.nodes, ctx, out).map_err(|e| self.describe(&e))
     }
 
-    fn describe(&self, e: Box<exec::ExecErr>) -> String {
+    fn describe(&self, e: &exec::ExecErr) -> String {
         if e.context.is_empty() {
             return format!("template: {}: {}", self.name, e.msg);
         }
@@ -119,7 +119,11 @@ impl Template {
     /// Renders with a structure as the data (`.Labels`, `.Value`, ...):
     /// Prometheus' alert templates, where the dot is not a line's labels.
     /// No line or timestamp is in scope.
-    pub fn render_fields(&self, fields: &[(&str, Field<'_>)], out: &mut String) -> Result<(), String> {
+    pub fn render_fields(
+        &self,
+        fields: &[(&str, Field<'_>)],
+        out: &mut String,
+    ) -> Result<(), String> {
         let map: std::collections::BTreeMap<String, value::Value<'static>> = fields
             .iter()
             .map(|(k, f)| {
@@ -138,7 +142,7 @@ impl Template {
             .collect();
         let dot = value::Value::Map(std::rc::Rc::new(map));
         out.clear();
-        exec::execute_on(&self.nodes, &NoLine, &dot, out).map_err(|e| self.describe(e))
+        exec::execute_on(&self.nodes, &NoLine, &dot, out).map_err(|e| self.describe(&e))
     }
 
     /// Names of the labels the template reads as `.name` (the first name

@@ -4,7 +4,10 @@ const S: i64 = 1_000_000_000;
 
 fn el(ns: &str, v: f64) -> Element {
     Element {
-        labels: vec![("alertname".into(), "A".into()), ("namespace".into(), ns.into())],
+        labels: vec![
+            ("alertname".into(), "A".into()),
+            ("namespace".into(), ns.into()),
+        ],
         annotations: vec![("summary".into(), format!("{v}"))],
         value: v,
     }
@@ -15,10 +18,15 @@ fn pending_then_firing_then_resolved() {
     let mut a = AlertSet::default();
     a.update(0, 60 * S, 0, 0, vec![el("media", 3.0)]).unwrap();
     assert_eq!(a.state(), AlertState::Pending);
-    assert!(a.due(0, 60 * S, 10 * S).is_empty(), "pending alerts are not sent");
-    a.update(30 * S, 60 * S, 0, 0, vec![el("media", 4.0)]).unwrap();
+    assert!(
+        a.due(0, 60 * S, 10 * S).is_empty(),
+        "pending alerts are not sent"
+    );
+    a.update(30 * S, 60 * S, 0, 0, vec![el("media", 4.0)])
+        .unwrap();
     assert_eq!(a.state(), AlertState::Pending);
-    a.update(60 * S, 60 * S, 0, 0, vec![el("media", 5.0)]).unwrap();
+    a.update(60 * S, 60 * S, 0, 0, vec![el("media", 5.0)])
+        .unwrap();
     assert_eq!(a.state(), AlertState::Firing);
     let sent = a.due(60 * S, 60 * S, 10 * S);
     assert_eq!(sent.len(), 1);
@@ -27,9 +35,11 @@ fn pending_then_firing_then_resolved() {
     assert_eq!(sent[0].valid_until, 60 * S + 240 * S);
     assert_eq!(sent[0].annotations[0].1, "5");
     // Re-sent only after resend_delay.
-    a.update(70 * S, 60 * S, 0, 0, vec![el("media", 5.0)]).unwrap();
+    a.update(70 * S, 60 * S, 0, 0, vec![el("media", 5.0)])
+        .unwrap();
     assert!(a.due(70 * S, 60 * S, 10 * S).is_empty());
-    a.update(120 * S, 60 * S, 0, 0, vec![el("media", 5.0)]).unwrap();
+    a.update(120 * S, 60 * S, 0, 0, vec![el("media", 5.0)])
+        .unwrap();
     assert_eq!(a.due(120 * S, 60 * S, 10 * S).len(), 1);
     // Gone from the result: resolved, sent once with its resolution time.
     a.update(130 * S, 60 * S, 0, 0, vec![]).unwrap();
@@ -39,7 +49,8 @@ fn pending_then_firing_then_resolved() {
     assert_eq!(sent[0].resolved_at, Some(130 * S));
     assert!(a.due(140 * S, 60 * S, 10 * S).is_empty());
     // Forgotten 15 minutes later.
-    a.update(130 * S + RESOLVED_RETENTION_NS + S, 60 * S, 0, 0, vec![]).unwrap();
+    a.update(130 * S + RESOLVED_RETENTION_NS + S, 60 * S, 0, 0, vec![])
+        .unwrap();
     assert!(a.alerts.is_empty());
 }
 

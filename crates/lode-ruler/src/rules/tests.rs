@@ -51,12 +51,18 @@ groups:
     }
     assert!(matches!(g[0].rules[1].kind, RuleKind::Record { .. }));
     // The default interval applies without one.
-    let g = parse("groups:\n- name: a\n  rules:\n  - record: x\n    expr: sum(rate({a=\"b\"}[1m]))\n").unwrap();
+    let g =
+        parse("groups:\n- name: a\n  rules:\n  - record: x\n    expr: sum(rate({a=\"b\"}[1m]))\n")
+            .unwrap();
     assert_eq!(g[0].interval_ns, MIN);
 }
 
 fn errors(text: &str) -> Vec<String> {
-    parse(text).unwrap_err().iter().map(ToString::to_string).collect()
+    parse(text)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
@@ -71,20 +77,30 @@ fn bad_files_name_the_file_group_and_rule() {
         "{e:?}"
     );
 
-    let e = errors("groups:\n- name: g\n  rules:\n  - alert: Logs\n    expr: '{a=\"b\"} |= \"x\"'\n");
+    let e =
+        errors("groups:\n- name: g\n  rules:\n  - alert: Logs\n    expr: '{a=\"b\"} |= \"x\"'\n");
     assert!(e[0].contains("rule \"Logs\": expr is a log query"), "{e:?}");
 
     let e = errors(
         "groups:\n- name: g\n  rules:\n  - record: r\n    expr: sum(rate({a=\"b\"}[1m]))\n- name: g\n  rules:\n  - record: r\n    expr: sum(rate({a=\"b\"}[1m]))\n",
     );
-    assert_eq!(e, vec!["fake/app: group \"g\": repeated in the same file: group names must be unique"]);
+    assert_eq!(
+        e,
+        vec!["fake/app: group \"g\": repeated in the same file: group names must be unique"]
+    );
 
     let e = errors("groups:\n- name: g\n  rules:\n  - record: 'bad name'\n    expr: sum(rate({a=\"b\"}[1m]))\n    for: 1m\n");
     assert_eq!(e.len(), 2, "{e:?}");
-    assert!(e[0].contains("not a metric name") && e[1].contains("for alerting rules"), "{e:?}");
+    assert!(
+        e[0].contains("not a metric name") && e[1].contains("for alerting rules"),
+        "{e:?}"
+    );
 
     let e = errors("groups:\n- name: g\n  rules:\n  - expr: sum(rate({a=\"b\"}[1m]))\n");
-    assert_eq!(e, vec!["fake/app: group \"g\": rule #1: a rule needs alert or record"]);
+    assert_eq!(
+        e,
+        vec!["fake/app: group \"g\": rule #1: a rule needs alert or record"]
+    );
 
     let e = errors("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: sum(rate({a=\"b\"}[1m]))\n    annotations:\n      s: '{{ .Labels.x'\n");
     assert!(e[0].contains("invalid template"), "{e:?}");

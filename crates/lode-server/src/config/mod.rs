@@ -4,6 +4,7 @@
 
 mod expand_env;
 mod loki;
+pub mod ruler;
 
 pub use expand_env::expand_env;
 pub use loki::{take_loki_settings, LokiSettings};
@@ -121,6 +122,7 @@ pub struct Config {
     pub ingester: IngesterConfig,
     pub querier: QuerierConfig,
     pub distributor: DistributorConfig,
+    pub ruler: ruler::RulerConfig,
 }
 
 /// Push-side settings that Loki does not have under these names.
@@ -600,6 +602,7 @@ impl Config {
             })
         };
         self.limits_config.validate()?;
+        self.ruler.validate()?;
         let srv = &self.server;
         for (key, d) in [
             (

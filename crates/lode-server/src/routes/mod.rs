@@ -9,6 +9,7 @@ pub mod otlp;
 pub mod patterns;
 pub mod push;
 pub mod query;
+pub mod rules;
 pub mod tail;
 pub mod ui;
 pub mod volume;

@@ -23,7 +23,9 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    let body = state.metrics.render(state.store.as_ref());
+    let body = state
+        .metrics
+        .render(state.store.as_ref(), state.ruler.as_deref());
     let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
