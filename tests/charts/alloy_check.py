@@ -31,6 +31,7 @@ EXPORTS = {
     "loki.relabel": {"receiver", "rules"},
     "loki.echo": {"receiver"},
     "loki.source.kubernetes": set(),
+    "loki.source.kubernetes_events": set(),
     "loki.source.file": set(),
     "loki.source.podlogs": set(),
     "local.file": {"content"},

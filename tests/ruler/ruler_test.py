@@ -337,7 +337,51 @@ def bad_files_are_refused_and_the_rest_keeps_running():
         os.remove(os.path.join(RULES, name))
 
 
+def homelab_rules_fire_on_what_they_should():
+    """Every starter rule of the chart, against lines it must and must not
+    fire on, each case in a tenant of its own."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    data = os.path.join(WORK, "chart-data")
+    os.makedirs(os.path.join(data, "rules", "chart"))
+    chart_rules = os.path.join(HERE, "..", "..", "charts", "lode", "rules", "homelab.yaml")
+    with open(chart_rules) as src, open(os.path.join(data, "rules", "chart", "homelab.yaml"), "w") as dst:
+        dst.write(src.read())
+    with open(os.path.join(WORK, "auth.yaml"), "w") as f:
+        f.write("auth_enabled: true\n")
+    p = start("lode-chart", [LODE, "--config", f"{WORK}/auth.yaml", "--listen", f"127.0.0.1:{port}",
+                             "--data-dir", data], base + "/ready")
+    try:
+        groups = get_json(base + "/prometheus/api/v1/rules", {"X-Scope-OrgID": "chart"})["data"]["groups"]
+        exprs = {r["name"]: r["query"] for g in groups for r in g["rules"]}
+        with open(os.path.join(HERE, "homelab_cases.json")) as f:
+            cases = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+        assert set(exprs) == set(cases), (sorted(exprs), sorted(cases))
+        problems = []
+        for name, case in cases.items():
+            for kind in ("fire", "quiet"):
+                tenant = f"{name.lower()}-{kind}"
+                now = time.time_ns()
+                streams = []
+                for i, c in enumerate(case[kind]):
+                    values = [[str(now - 1_000_000_000 - (i * 100_000 + j) * 1000), c["line"]] for j in range(c["count"])]
+                    streams.append({"stream": c["labels"], "values": values})
+                status, text, _ = http("POST", base + "/loki/api/v1/push", json.dumps({"streams": streams}).encode(),
+                                       {"Content-Type": "application/json", "X-Scope-OrgID": tenant})
+                assert status == 204, (status, text)
+                q = urllib.parse.urlencode({"query": exprs[name], "time": str(time.time_ns())})
+                res = get_json(base + "/loki/api/v1/query?" + q, {"X-Scope-OrgID": tenant})["data"]["result"]
+                if (kind == "fire") != bool(res):
+                    problems.append(f"{name} on its {kind} lines: {res}")
+        assert not problems, "\n".join(problems)
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+        PROCS.remove(p)
+
+
 try:
+    check("each starter rule of the chart fires on its lines and not on the others", homelab_rules_fire_on_what_they_should)
     check("an alert over pushed error lines fires and Alertmanager holds it with labels and annotations", alert_fires)
     check("a firing alert survives a restart with its activeAt", survives_restart)
     check("the alert resolves when the lines stop", resolves)

@@ -35,6 +35,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $storage := get $cfg "storage" | default dict -}}
 {{- $_ := set $storage "data_dir" (printf "%s/data" .Values.persistence.mountPath) -}}
 {{- $_ := set $cfg "storage" $storage -}}
+{{- if .Values.ruler.enabled -}}
+{{- $ruler := get $cfg "ruler" | default dict -}}
+{{- $_ := set $ruler "storage" (dict "type" "local" "local" (dict "directory" "/etc/lode-rules")) -}}
+{{- $_ := set $ruler "alertmanager_url" .Values.ruler.alertmanagerUrl -}}
+{{- $_ := set $ruler "external_url" .Values.ruler.externalUrl -}}
+{{- $_ := set $ruler "external_labels" .Values.ruler.externalLabels -}}
+{{- if .Values.ruler.remoteWrite.enabled -}}
+{{- $_ := set $ruler "remote_write" (dict "enabled" true "clients" (dict "prometheus" (dict "url" .Values.ruler.remoteWrite.url))) -}}
+{{- end -}}
+{{- $_ := set $cfg "ruler" $ruler -}}
+{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
 
