@@ -37,7 +37,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $_ := set $cfg "storage" $storage -}}
 {{- if .Values.ruler.enabled -}}
 {{- $ruler := get $cfg "ruler" | default dict -}}
-{{- $_ := set $ruler "storage" (dict "type" "local" "local" (dict "directory" "/etc/lode-rules")) -}}
+{{- $_ := set $ruler "storage" (dict "type" "local" "local" (dict "read_only_directory" "/etc/lode-rules")) -}}
 {{- $_ := set $ruler "alertmanager_url" .Values.ruler.alertmanagerUrl -}}
 {{- $_ := set $ruler "external_url" .Values.ruler.externalUrl -}}
 {{- $_ := set $ruler "external_labels" .Values.ruler.externalLabels -}}

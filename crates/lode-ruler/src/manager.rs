@@ -39,6 +39,8 @@ pub trait Evaluator: Send + Sync + 'static {
 pub struct RulerOptions {
     /// `ruler.storage.local.directory`.
     pub rules_dir: PathBuf,
+    /// `ruler.storage.local.read_only_directory`: rule files from git.
+    pub read_only_rules_dir: Option<PathBuf>,
     /// `ruler.rule_path`: where the alert state is kept.
     pub state_dir: PathBuf,
     pub evaluation_interval: Duration,
@@ -58,6 +60,7 @@ impl Default for RulerOptions {
     fn default() -> Self {
         RulerOptions {
             rules_dir: PathBuf::from("./data/rules"),
+            read_only_rules_dir: None,
             state_dir: PathBuf::from("./data/ruler"),
             evaluation_interval: Duration::from_secs(60),
             poll_interval: Duration::from_secs(60),
@@ -159,7 +162,7 @@ impl Ruler {
         let state = StateStore::new(&opts.state_dir);
         let restored = state.load();
         let inner = Arc::new(Inner {
-            store: RuleStore::new(opts.rules_dir.clone()),
+            store: RuleStore::new(opts.rules_dir.clone(), opts.read_only_rules_dir.clone()),
             opts,
             evaluator,
             groups: Mutex::new(BTreeMap::new()),

@@ -22,6 +22,9 @@ pub struct FoundFile {
 #[derive(Debug, Clone)]
 pub struct RuleStore {
     dir: PathBuf,
+    /// Rule files from git (a ConfigMap), same layout: read, never
+    /// written. A namespace there cannot be changed through the API.
+    read_only: Option<PathBuf>,
 }
 
 /// Largest rule file read (a rule file is text a person wrote).
@@ -47,8 +50,11 @@ fn tenant_ok(t: &str) -> bool {
 }
 
 impl RuleStore {
-    pub fn new(dir: impl Into<PathBuf>) -> RuleStore {
-        RuleStore { dir: dir.into() }
+    pub fn new(dir: impl Into<PathBuf>, read_only: Option<PathBuf>) -> RuleStore {
+        RuleStore {
+            dir: dir.into(),
+            read_only,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -56,40 +62,71 @@ impl RuleStore {
     }
 
     /// Every rule file of every tenant, sorted. Hidden entries (a
-    /// ConfigMap's `..data` links, editors' swap files) are skipped.
+    /// ConfigMap's `..data` links, editors' swap files) are skipped. A
+    /// namespace in both directories is read from the read-only one.
     pub fn scan(&self) -> Result<Vec<FoundFile>> {
-        let mut out = Vec::new();
-        let tenants = match fs::read_dir(&self.dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(RulerError::io(format!("reading {}", self.dir.display()))(e)),
+        let mut out = match &self.read_only {
+            Some(ro) => scan_dir(ro)?,
+            None => Vec::new(),
         };
-        for t in tenants.flatten() {
-            let tenant = t.file_name().to_string_lossy().into_owned();
-            if !tenant_ok(&tenant) || !t.path().is_dir() {
-                continue;
-            }
-            let Ok(files) = fs::read_dir(t.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let namespace = f.file_name().to_string_lossy().into_owned();
-                if validate_namespace(&namespace).is_err() || namespace.ends_with(".tmp") {
-                    continue;
-                }
-                if f.path().is_file() {
-                    out.push(FoundFile {
-                        tenant: tenant.clone(),
-                        namespace,
-                        path: f.path(),
-                    });
-                }
+        for f in scan_dir(&self.dir)? {
+            if !out
+                .iter()
+                .any(|o| o.tenant == f.tenant && o.namespace == f.namespace)
+            {
+                out.push(f);
             }
         }
         out.sort_by(|a, b| (&a.tenant, &a.namespace).cmp(&(&b.tenant, &b.namespace)));
         Ok(out)
     }
 
+    /// Refuses a change to a namespace that comes from git.
+    fn writable(&self, tenant: &str, ns: &str) -> Result<()> {
+        if let Some(ro) = &self.read_only {
+            if ro.join(tenant).join(ns).is_file() {
+                return Err(RulerError::Invalid(format!(
+                    "namespace {ns:?} comes from the read-only rules directory (ruler.storage.local.read_only_directory, rule files from git): change it there"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn scan_dir(dir: &Path) -> Result<Vec<FoundFile>> {
+    let mut out = Vec::new();
+    let tenants = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(RulerError::io(format!("reading {}", dir.display()))(e)),
+    };
+    for t in tenants.flatten() {
+        let tenant = t.file_name().to_string_lossy().into_owned();
+        if !tenant_ok(&tenant) || !t.path().is_dir() {
+            continue;
+        }
+        let Ok(files) = fs::read_dir(t.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let namespace = f.file_name().to_string_lossy().into_owned();
+            if validate_namespace(&namespace).is_err() || namespace.ends_with(".tmp") {
+                continue;
+            }
+            if f.path().is_file() {
+                out.push(FoundFile {
+                    tenant: tenant.clone(),
+                    namespace,
+                    path: f.path(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl RuleStore {
     /// Reads a rule file, bounded.
     pub fn read(path: &Path) -> Result<String> {
         let ctx = || format!("reading {}", path.display());
@@ -108,7 +145,10 @@ impl RuleStore {
     }
 
     fn load(&self, tenant: &str, ns: &str) -> Result<Option<RuleFile>> {
-        let p = self.path(tenant, ns);
+        let p = match &self.read_only {
+            Some(ro) if ro.join(tenant).join(ns).is_file() => ro.join(tenant).join(ns),
+            _ => self.path(tenant, ns),
+        };
         if !p.is_file() {
             return Ok(None);
         }
@@ -152,6 +192,7 @@ impl RuleStore {
     /// Adds a group to a namespace, or replaces the group of that name.
     pub fn set_group(&self, tenant: &str, ns: &str, group: RuleGroupDesc) -> Result<()> {
         validate_namespace(ns)?;
+        self.writable(tenant, ns)?;
         let mut f = self
             .load(tenant, ns)?
             .unwrap_or(RuleFile { groups: Vec::new() });
@@ -164,6 +205,7 @@ impl RuleStore {
 
     pub fn delete_group(&self, tenant: &str, ns: &str, group: &str) -> Result<()> {
         validate_namespace(ns)?;
+        self.writable(tenant, ns)?;
         let mut f = self
             .load(tenant, ns)?
             .ok_or_else(|| RulerError::NotFound("group does not exist".into()))?;
@@ -180,6 +222,7 @@ impl RuleStore {
 
     pub fn delete_namespace(&self, tenant: &str, ns: &str) -> Result<()> {
         validate_namespace(ns)?;
+        self.writable(tenant, ns)?;
         let p = self.path(tenant, ns);
         match fs::remove_file(&p) {
             Ok(()) => Ok(()),
@@ -207,5 +250,63 @@ impl RuleStore {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str) -> RuleGroupDesc {
+        serde_yaml_ng::from_str(&format!(
+            "name: {name}\nrules:\n  - record: a:b\n    expr: sum(count_over_time({{a=\"b\"}}[1m]))\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn api_groups_persist_and_git_namespaces_stay_untouched() {
+        let rw = tempfile::tempdir().unwrap();
+        let ro = tempfile::tempdir().unwrap();
+        fs::create_dir_all(ro.path().join("fake")).unwrap();
+        let git = "groups:\n  - name: from-git\n    rules:\n      - record: g:c\n        expr: sum(count_over_time({a=\"b\"}[1m]))\n";
+        fs::write(ro.path().join("fake/homelab.yaml"), git).unwrap();
+        // A ConfigMap mount's hidden entries are not namespaces.
+        fs::create_dir_all(ro.path().join("fake/..data")).unwrap();
+        let s = RuleStore::new(rw.path(), Some(ro.path().to_path_buf()));
+
+        s.set_group("fake", "api", group("one")).unwrap();
+        s.set_group("fake", "api", group("two")).unwrap();
+        s.set_group("fake", "api", group("one")).unwrap();
+        let all = s.list("fake", None).unwrap();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["api", "homelab.yaml"]);
+        let names: Vec<&str> = all["api"].iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["one", "two"], "replaced in place, not duplicated");
+        assert!(rw.path().join("fake/api").is_file());
+
+        let e = s.set_group("fake", "homelab.yaml", group("x")).unwrap_err();
+        assert!(e.to_string().contains("read-only rules directory"), "{e}");
+        assert!(s.delete_namespace("fake", "homelab.yaml").is_err());
+        assert_eq!(
+            fs::read_to_string(ro.path().join("fake/homelab.yaml")).unwrap(),
+            git
+        );
+
+        let found: Vec<String> = s.scan().unwrap().into_iter().map(|f| f.namespace).collect();
+        assert_eq!(found, ["api", "homelab.yaml"]);
+
+        s.delete_group("fake", "api", "one").unwrap();
+        assert!(matches!(
+            s.delete_group("fake", "api", "one"),
+            Err(RulerError::NotFound(_))
+        ));
+        s.delete_group("fake", "api", "two").unwrap();
+        assert!(
+            !rw.path().join("fake/api").exists(),
+            "the last group takes the file"
+        );
+        for bad in ["", "..", ".hidden", "a/b", "a\\b"] {
+            assert!(validate_namespace(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -76,6 +76,9 @@ pub struct LocalRuleStorage {
     /// One folder per tenant, one rule file per namespace. Empty:
     /// `<data_dir>/rules`.
     pub directory: String,
+    /// Lode's key: rule files from git (a mounted ConfigMap), same layout,
+    /// read but never written; the API refuses to change its namespaces.
+    pub read_only_directory: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -254,6 +257,8 @@ impl RulerConfig {
         };
         lode_ruler::RulerOptions {
             rules_dir: or(&self.storage.local.directory, "rules"),
+            read_only_rules_dir: (!self.storage.local.read_only_directory.is_empty())
+                .then(|| Path::new(&self.storage.local.read_only_directory).to_path_buf()),
             state_dir: or(&self.rule_path, "ruler"),
             evaluation_interval: self.evaluation_interval.0,
             poll_interval: self.poll_interval.0,
