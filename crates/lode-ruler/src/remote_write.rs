@@ -244,3 +244,34 @@ impl Shared {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn a_request_is_snappy_protobuf_with_sorted_labels() {
+        let body = encode(&[Point {
+            tenant: "fake".into(),
+            labels: vec![
+                ("namespace".into(), "media".into()),
+                ("__name__".into(), "x:y".into()),
+            ],
+            value: 2.5,
+            ts_ms: 1_700_000_000_123,
+        }]);
+        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+        let req = WriteRequest::decode(raw.as_slice()).unwrap();
+        let ts = &req.timeseries[0];
+        let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["__name__", "namespace"]);
+        assert_eq!(
+            ts.samples,
+            vec![Sample {
+                value: 2.5,
+                timestamp: 1_700_000_000_123
+            }]
+        );
+    }
+}

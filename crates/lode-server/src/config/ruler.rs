@@ -299,3 +299,81 @@ fn client_headers(c: &RemoteWriteClient) -> Vec<(String, String)> {
     }
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(yaml: &str) -> RulerConfig {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn loki_keys_map_onto_the_ruler() {
+        let c = cfg(r#"
+alertmanager_url: "http://am-0:9093, http://am-1:9093/prefix/"
+external_labels: {cluster: home}
+remote_write:
+  enabled: true
+  clients:
+    a: {url: "http://prom:9090/api/v1/write", basic_auth: {username: u, password: p}, headers: {X-Extra: "1"}}
+    b: {url: "http://prom:9090/api/v1/write", authorization: {credentials: tok}}
+    c: {url: "http://prom:9090/api/v1/write", bearer_token: old}
+"#);
+        c.validate().unwrap();
+        let o = c.options(Path::new("/data"), "0.0.0.0:3100");
+        assert_eq!(
+            o.alertmanager_urls,
+            ["http://am-0:9093", "http://am-1:9093/prefix/"]
+        );
+        assert_eq!(o.rules_dir, Path::new("/data/rules"));
+        assert_eq!(o.state_dir, Path::new("/data/ruler"));
+        assert_eq!(o.external_url, "http://localhost:3100");
+        let h = |i: usize| o.remote_write[i].headers.clone();
+        assert_eq!(
+            h(0),
+            [
+                ("X-Extra".to_string(), "1".to_string()),
+                ("Authorization".to_string(), "Basic dTpw".to_string())
+            ]
+        );
+        assert_eq!(
+            h(1),
+            [("Authorization".to_string(), "Bearer tok".to_string())]
+        );
+        assert_eq!(
+            h(2),
+            [("Authorization".to_string(), "Bearer old".to_string())]
+        );
+    }
+
+    #[test]
+    fn what_lode_cannot_do_is_refused_by_key() {
+        for (yaml, key) in [
+            (
+                "alertmanager_url: https://am:9093",
+                "ruler.alertmanager_url",
+            ),
+            (
+                "alertmanager_url: dnssrv+_http._tcp.am",
+                "ruler.alertmanager_url",
+            ),
+            ("storage: {type: s3}", "ruler.storage.type"),
+            ("evaluation_interval: 100ms", "ruler.evaluation_interval"),
+            (
+                "enable_alertmanager_v2: false",
+                "ruler.enable_alertmanager_v2",
+            ),
+            (
+                "remote_write: {enabled: true}",
+                "ruler.remote_write.clients",
+            ),
+            ("external_labels: {'a-b': x}", "ruler.external_labels"),
+        ] {
+            match cfg(yaml).validate() {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{yaml}"),
+                other => panic!("{yaml}: {other:?}"),
+            }
+        }
+    }
+}
