@@ -2,7 +2,7 @@
 //! blocks (in memory or in chunk files) that hold their older entries.
 
 use crate::error::Result;
-use crate::format::block::{encode_block, Compression};
+use crate::format::block::{encode_parts, Compression};
 use crate::format::chunk_file::ChunkFile;
 use crate::head::Head;
 use crate::index::LabelIndex;
@@ -68,16 +68,23 @@ impl Stream {
             return Ok(None);
         }
         // Stable: equal timestamps keep arrival order.
-        let entries = self.head.take_sorted();
-        let payload = encode_block(&entries, compression)?;
+        let Some(parts) = self.head.take_block_parts() else {
+            return Ok(None);
+        };
+        let filter = crate::format::filter::build(parts.lines()).unwrap_or_default();
+        let (min_ts, max_ts) = (
+            parts.ts.first().copied().unwrap_or(i64::MAX),
+            parts.ts.last().copied().unwrap_or(i64::MIN),
+        );
+        let (entries, line_bytes) = (parts.ts.len() as u32, parts.lines.len() as u64);
+        let payload = encode_parts(parts, compression)?;
         let b = Arc::new(MemBlock {
             payload,
-            min_ts: entries.first().map_or(i64::MAX, |e| e.ts),
-            max_ts: entries.last().map_or(i64::MIN, |e| e.ts),
-            entries: entries.len() as u32,
-            line_bytes: entries.iter().map(|e| e.line.len() as u64).sum(),
-            filter: crate::format::filter::build(entries.iter().map(|e| e.line.as_bytes()))
-                .unwrap_or_default(),
+            min_ts,
+            max_ts,
+            entries,
+            line_bytes,
+            filter,
         });
         self.blocks.push(BlockHandle::Mem(b.clone()));
         Ok(Some(b))

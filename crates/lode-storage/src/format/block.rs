@@ -59,13 +59,58 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
         .collect::<Result<Vec<u32>, _>>()
         .map_err(|_| StorageError::Corrupt("line too long for a block".into()))?;
     let (md, sets) = metadata_dictionary(entries);
-    let mut cols = Vec::with_capacity(entries.len() * 3 + 16);
-    columns::encode(&ts, &lens, &sets, &mut cols);
     let lines_len: usize = lens.iter().map(|&l| l as usize).sum();
     let mut lines = Vec::with_capacity(lines_len);
     for e in entries {
         lines.extend_from_slice(e.line.as_bytes());
     }
+    encode_parts(
+        BlockParts {
+            ts,
+            lens,
+            sets,
+            md,
+            lines,
+        },
+        compression,
+    )
+}
+
+/// A block before encoding, in columns: what a stream's head holds
+/// (`Head::take_block_parts`) without an `Entry` per line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BlockParts {
+    /// Timestamps, sorted (stable).
+    pub ts: Vec<i64>,
+    pub lens: Vec<u32>,
+    /// Each entry's index into the metadata dictionary.
+    pub sets: Vec<u32>,
+    /// The dictionary section: the count, then each distinct set as
+    /// `encode_set` writes it, in order of first appearance; empty when no
+    /// entry has metadata.
+    pub md: Vec<u8>,
+    /// The lines back to back.
+    pub lines: Vec<u8>,
+}
+
+impl BlockParts {
+    /// The lines, in block order.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let mut at = 0usize;
+        self.lens.iter().map(move |&l| {
+            let s = self.lines.get(at..at + l as usize).unwrap_or(&[]);
+            at += l as usize;
+            s
+        })
+    }
+}
+
+/// Encodes a block from its columns.
+pub fn encode_parts(p: BlockParts, compression: Compression) -> Result<Vec<u8>, StorageError> {
+    let mut cols = Vec::with_capacity(p.ts.len() * 3 + 16);
+    columns::encode(&p.ts, &p.lens, &p.sets, &mut cols);
+    let n = p.ts.len();
+    let (md, lines) = (p.md, p.lines);
     let (md_raw, lines_raw) = (md.len(), lines.len());
     // Empty sections are stored empty, so that a block without metadata
     // never calls zstd for it.
@@ -93,7 +138,7 @@ pub fn encode_block(entries: &[Entry], compression: Compression) -> Result<Vec<u
     let mut out = Vec::with_capacity(cols.len() + md.len() + lines.len() + 24);
     out.push(codec);
     for v in [
-        entries.len(),
+        n,
         cols.len(),
         md.len(),
         md_raw,
@@ -439,8 +484,17 @@ impl Dict {
 /// Appends one metadata set in its block encoding: a uvarint pair count,
 /// then each name and value length-prefixed.
 pub(crate) fn encode_set(out: &mut Vec<u8>, set: &[(String, String)]) {
-    put_uvarint(out, set.len() as u64);
-    for (k, v) in set {
+    encode_set_pairs(out, set.len(), set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+}
+
+/// `encode_set` from borrowed pairs (`n` of them).
+pub(crate) fn encode_set_pairs<'a>(
+    out: &mut Vec<u8>,
+    n: usize,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    put_uvarint(out, n as u64);
+    for (k, v) in pairs {
         put_bytes(out, k.as_bytes());
         put_bytes(out, v.as_bytes());
     }
