@@ -21,3 +21,13 @@ pub use protobuf::{decode_protobuf, decode_protobuf_with};
 fn utf8_lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
+
+/// `utf8_lossy` of borrowed bytes. Valid text (nearly every line) is
+/// checked by `str::from_utf8`, several times faster than the repairing
+/// scan `from_utf8_lossy` starts with; only invalid bytes pay for it.
+pub(crate) fn utf8_lossy_ref(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}

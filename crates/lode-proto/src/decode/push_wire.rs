@@ -110,7 +110,7 @@ fn pair(buf: &[u8]) -> Option<(String, String)> {
 
 /// Invalid UTF-8 is repaired, as the general decoder does.
 fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    super::utf8_lossy_ref(b)
 }
 
 /// Top-level streams of a `PushRequest` (0 when it does not parse).
