@@ -137,14 +137,7 @@ pub fn encode_parts(p: BlockParts, compression: Compression) -> Result<Vec<u8>, 
     };
     let mut out = Vec::with_capacity(cols.len() + md.len() + lines.len() + 24);
     out.push(codec);
-    for v in [
-        n,
-        cols.len(),
-        md.len(),
-        md_raw,
-        lines.len(),
-        lines_raw,
-    ] {
+    for v in [n, cols.len(), md.len(), md_raw, lines.len(), lines_raw] {
         put_uvarint(&mut out, v as u64);
     }
     // Counts read only the columns and metadata (`read_prefix`): they get
@@ -484,7 +477,11 @@ impl Dict {
 /// Appends one metadata set in its block encoding: a uvarint pair count,
 /// then each name and value length-prefixed.
 pub(crate) fn encode_set(out: &mut Vec<u8>, set: &[(String, String)]) {
-    encode_set_pairs(out, set.len(), set.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    encode_set_pairs(
+        out,
+        set.len(),
+        set.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
 }
 
 /// `encode_set` from borrowed pairs (`n` of them).
