@@ -268,3 +268,45 @@ mod tests {
         }
     }
 }
+
+/// `strconv.FormatFloat(v, 'e', -1, 64)`: the shortest exponent form that
+/// reads back exactly (Prometheus prints alert values so: `1e+01`).
+pub fn format_float_e(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let s = format!("{v:e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = match e.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', e),
+            };
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod format_float_tests {
+    use super::format_float_e;
+
+    #[test]
+    fn exponent_form_as_go_prints_it() {
+        assert_eq!(format_float_e(10.0), "1e+01");
+        assert_eq!(format_float_e(1.0), "1e+00");
+        assert_eq!(format_float_e(0.25), "2.5e-01");
+        assert_eq!(format_float_e(123456.0), "1.23456e+05");
+        assert_eq!(format_float_e(-3e-300), "-3e-300");
+        assert_eq!(format_float_e(f64::NAN), "NaN");
+        assert_eq!(format_float_e(f64::NEG_INFINITY), "-Inf");
+    }
+}

@@ -18,30 +18,7 @@ pub struct RuleFilter {
     pub names: Vec<String>,
 }
 
-fn value_str(v: f64) -> String {
-    // Go's strconv.FormatFloat(v, 'e', -1, 64), as Prometheus prints it.
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let s = format!("{v:e}");
-    match s.split_once('e') {
-        Some((m, e)) => {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            format!("{m}e{sign}{digits:0>2}")
-        }
-        None => s,
-    }
-}
+use lode_go::strconv::format_float_e as value_str;
 
 fn pairs(p: &[(String, String)]) -> Value {
     Value::Object(
@@ -194,18 +171,4 @@ impl Ruler {
 /// Loki's YAML listing: namespace → groups.
 pub fn namespaces_yaml(m: &BTreeMap<String, Vec<RuleGroupDesc>>) -> String {
     serde_yaml_ng::to_string(m).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::value_str;
-
-    #[test]
-    fn values_print_as_prometheus_does() {
-        assert_eq!(value_str(10.0), "1e+01");
-        assert_eq!(value_str(1.0), "1e+00");
-        assert_eq!(value_str(0.25), "2.5e-01");
-        assert_eq!(value_str(123456.0), "1.23456e+05");
-        assert_eq!(value_str(f64::NAN), "NaN");
-    }
 }

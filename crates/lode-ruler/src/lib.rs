@@ -23,6 +23,7 @@ mod error;
 pub mod manager;
 pub mod metrics;
 pub mod notifier;
+mod queue;
 pub mod remote_write;
 pub mod rules;
 pub mod state;

@@ -6,9 +6,7 @@
 //! sent again at the next resend.
 
 use crate::metrics::RulerMetrics;
-use parking_lot::{Condvar, Mutex};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::queue::Queue;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,10 +19,7 @@ pub struct Notifier {
 
 struct Shared {
     urls: Vec<String>,
-    queue: Mutex<VecDeque<serde_json::Value>>,
-    cv: Condvar,
-    capacity: usize,
-    stop: AtomicBool,
+    queue: Queue<serde_json::Value>,
     metrics: Arc<RulerMetrics>,
     timeout: Duration,
 }
@@ -43,10 +38,7 @@ impl Notifier {
     ) -> (Notifier, Option<std::thread::JoinHandle<()>>) {
         let inner = Arc::new(Shared {
             urls: urls.iter().map(|u| alerts_endpoint(u)).collect(),
-            queue: Mutex::new(VecDeque::new()),
-            cv: Condvar::new(),
-            capacity: capacity.max(1),
-            stop: AtomicBool::new(false),
+            queue: Queue::new(capacity),
             metrics,
             timeout,
         });
@@ -70,24 +62,14 @@ impl Notifier {
         if alerts.is_empty() || !self.enabled() {
             return;
         }
-        let mut q = self.inner.queue.lock();
-        for a in alerts {
-            if q.len() >= self.inner.capacity {
-                q.pop_front();
-                RulerMetrics::add(&self.inner.metrics.notifications_dropped, 1);
-            }
-            q.push_back(a);
-        }
+        let m = &self.inner.metrics;
         self.inner
-            .metrics
-            .notification_queue
-            .store(q.len() as u64, Ordering::Relaxed);
-        self.inner.cv.notify_one();
+            .queue
+            .push(alerts, &m.notifications_dropped, &m.notification_queue);
     }
 
     pub fn stop(&self) {
-        self.inner.stop.store(true, Ordering::Release);
-        self.inner.cv.notify_all();
+        self.inner.queue.stop();
     }
 }
 
@@ -99,26 +81,17 @@ impl Shared {
             .build()
             .into();
         loop {
-            let batch: Vec<serde_json::Value> = {
-                let mut q = self.queue.lock();
-                while q.is_empty() && !self.stop.load(Ordering::Acquire) {
-                    self.cv.wait(&mut q);
-                }
-                if q.is_empty() {
-                    return;
-                }
-                let n = q.len().min(BATCH);
-                let b = q.drain(..n).collect();
-                self.metrics
-                    .notification_queue
-                    .store(q.len() as u64, Ordering::Relaxed);
-                b
+            let Some(batch) = self
+                .queue
+                .take(BATCH, |_, _| true, &self.metrics.notification_queue)
+            else {
+                return;
             };
+            let n = batch.len() as u64;
             let body = serde_json::Value::Array(batch).to_string();
-            let n = body_len(&body);
             let mut delivered = false;
             for url in &self.urls {
-                if post(&agent, url, &body, &self.stop) {
+                if post(&agent, url, &body, &self.queue) {
                     delivered = true;
                 } else {
                     tracing::warn!(alertmanager = %url, "alerts not delivered; they are sent again at the next resend");
@@ -133,11 +106,7 @@ impl Shared {
     }
 }
 
-fn body_len(body: &str) -> u64 {
-    serde_json::from_str::<Vec<serde_json::Value>>(body).map_or(0, |v| v.len() as u64)
-}
-
-fn post(agent: &ureq::Agent, url: &str, body: &str, stop: &AtomicBool) -> bool {
+fn post(agent: &ureq::Agent, url: &str, body: &str, queue: &Queue<serde_json::Value>) -> bool {
     for attempt in 0..ATTEMPTS {
         match agent
             .post(url)
@@ -157,7 +126,7 @@ fn post(agent: &ureq::Agent, url: &str, body: &str, stop: &AtomicBool) -> bool {
             Ok(r) => tracing::debug!(alertmanager = %url, status = %r.status(), "retrying"),
             Err(e) => tracing::debug!(alertmanager = %url, error = %e, "retrying"),
         }
-        if stop.load(Ordering::Acquire) {
+        if queue.stopped() {
             return false;
         }
         std::thread::sleep(Duration::from_millis(250 << attempt));

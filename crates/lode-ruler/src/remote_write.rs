@@ -4,9 +4,7 @@
 //! network errors (a 4xx other than 429 drops the batch, counted).
 
 use crate::metrics::RulerMetrics;
-use parking_lot::{Condvar, Mutex};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::queue::Queue;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,10 +68,7 @@ pub struct RemoteWriter {
 
 struct Shared {
     clients: Vec<Client>,
-    queue: Mutex<VecDeque<Point>>,
-    cv: Condvar,
-    capacity: usize,
-    stop: AtomicBool,
+    queue: Queue<Point>,
     metrics: Arc<RulerMetrics>,
 }
 
@@ -117,10 +112,7 @@ impl RemoteWriter {
     ) -> (RemoteWriter, Option<std::thread::JoinHandle<()>>) {
         let inner = Arc::new(Shared {
             clients,
-            queue: Mutex::new(VecDeque::new()),
-            cv: Condvar::new(),
-            capacity: capacity.max(1),
-            stop: AtomicBool::new(false),
+            queue: Queue::new(capacity),
             metrics,
         });
         let handle = if inner.clients.is_empty() {
@@ -143,24 +135,14 @@ impl RemoteWriter {
         if points.is_empty() || !self.enabled() {
             return;
         }
-        let mut q = self.inner.queue.lock();
-        for p in points {
-            if q.len() >= self.inner.capacity {
-                q.pop_front();
-                RulerMetrics::add(&self.inner.metrics.samples_dropped, 1);
-            }
-            q.push_back(p);
-        }
+        let m = &self.inner.metrics;
         self.inner
-            .metrics
-            .remote_write_queue
-            .store(q.len() as u64, Ordering::Relaxed);
-        self.inner.cv.notify_one();
+            .queue
+            .push(points, &m.samples_dropped, &m.remote_write_queue);
     }
 
     pub fn stop(&self) {
-        self.inner.stop.store(true, Ordering::Release);
-        self.inner.cv.notify_all();
+        self.inner.queue.stop();
     }
 }
 
@@ -178,26 +160,13 @@ impl Shared {
             })
             .collect();
         loop {
-            let batch: Vec<Point> = {
-                let mut q = self.queue.lock();
-                while q.is_empty() && !self.stop.load(Ordering::Acquire) {
-                    self.cv.wait(&mut q);
-                }
-                if q.is_empty() {
-                    return;
-                }
-                // Points of one tenant per request (the tenant header).
-                let tenant = q.front().map(|p| p.tenant.clone()).unwrap_or_default();
-                let mut b = Vec::new();
-                while b.len() < BATCH && q.front().is_some_and(|p| p.tenant == tenant) {
-                    if let Some(p) = q.pop_front() {
-                        b.push(p);
-                    }
-                }
-                self.metrics
-                    .remote_write_queue
-                    .store(q.len() as u64, Ordering::Relaxed);
-                b
+            // Points of one tenant per request (the tenant header).
+            let Some(batch) = self.queue.take(
+                BATCH,
+                |a, b| a.tenant == b.tenant,
+                &self.metrics.remote_write_queue,
+            ) else {
+                return;
             };
             let body = encode(&batch);
             let tenant = batch.first().map(|p| p.tenant.as_str()).unwrap_or("");
@@ -236,7 +205,7 @@ impl Shared {
                 Ok(r) => tracing::debug!(client = %c.name, status = %r.status(), "retrying"),
                 Err(e) => tracing::debug!(client = %c.name, error = %e, "retrying"),
             }
-            if self.stop.load(Ordering::Acquire) {
+            if self.queue.stopped() {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(200 << attempt));

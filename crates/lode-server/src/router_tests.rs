@@ -9,7 +9,8 @@ use axum::http::{Request, StatusCode};
 use std::sync::Arc;
 use tower::ServiceExt;
 
-fn state(yaml: &str, dir: &std::path::Path) -> Arc<AppState> {
+/// A server state on a store in `dir` with `yaml` as its config.
+pub(crate) fn state(yaml: &str, dir: &std::path::Path) -> Arc<AppState> {
     let mut config = Config::from_yaml(yaml).expect("config");
     config.storage.data_dir = dir.to_path_buf();
     let store = lode_storage::Store::open(config.store_options(), config.limits()).expect("store");

@@ -2,25 +2,12 @@
 //! status document scoped to the caller's tenant. The page itself is tested
 //! in a real browser by `tests/ui/`.
 
-use crate::config::Config;
+use crate::router_tests::state;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use std::sync::Arc;
 use tower::ServiceExt;
-
-fn state(yaml: &str, dir: &std::path::Path) -> Arc<AppState> {
-    let mut config = Config::from_yaml(yaml).expect("config");
-    config.storage.data_dir = dir.to_path_buf();
-    let store = lode_storage::Store::open(config.store_options(), config.limits()).expect("store");
-    Arc::new(AppState {
-        store: Arc::new(store),
-        config: Arc::new(config),
-        metrics: crate::metrics::Metrics::new(),
-        ready: Default::default(),
-        ruler: None,
-    })
-}
 
 async fn send(st: &Arc<AppState>, req: Request<Body>) -> axum::response::Response {
     crate::router(st.clone())
