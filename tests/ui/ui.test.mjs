@@ -290,7 +290,8 @@ test('with auth_enabled the UI shows one tenant\'s data only', async () => {
   await p.waitForSelector('#card-streams');
   eq(await p.textContent('#card-tenant .v'), 'beta', 'status of beta');
   eq(await p.textContent('#card-streams .v'), '2', 'beta\'s active streams');
-  eq(await p.$$eval('#card-disk, #card-ingested', (x) => x.length), 0, 'no store-wide figures');
+  eq(await p.$$eval('#card-disk, #card-wal', (x) => x.length), 0, 'no store-wide figures');
+  eq(await p.textContent('#card-ingested .v'), '2 lines', 'beta\'s own ingestion');
   // Live tail carries the tenant too.
   await p.click('#nav-live');
   await p.fill('#live-q', '{service_name="shop"}');

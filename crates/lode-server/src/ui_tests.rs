@@ -93,6 +93,10 @@ async fn status_is_scoped_to_the_tenant_when_auth_is_enabled() {
     assert_eq!(v["auth_enabled"], true);
     assert_eq!(v["tenant_status"]["streams"], 2);
     assert_eq!(v["tenant_status"]["active_streams"], 2);
+    assert_eq!(
+        v["tenant_status"]["lines_ingested"], 2,
+        "beta's own lines only"
+    );
     assert!(v["tenant_status"]["oldest"].is_string());
     // Store-wide figures sum every tenant: not shown to one of them.
     assert!(v.get("store").is_none(), "{v}");

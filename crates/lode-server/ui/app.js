@@ -875,18 +875,20 @@
         card('retention', 'Retention', l.retention_enabled && l.retention_period !== '0s' ? l.retention_period : 'keep forever', l.retention_enabled ? 'applied by the compactor' : 'compactor.retention_enabled is off'),
         card('compaction', 'Next compaction', c.next_run ? fmtRelative(Date.parse(c.next_run.replace(/(\.\d{3})\d+/, '$1'))) : '—', `every ${c.compaction_interval}${c.last_run ? ' · last ' + fmtRelative(Date.parse(c.last_run.replace(/(\.\d{3})\d+/, '$1'))) : ''}`),
       ];
+      // The tenant's own ingestion, from two refreshes 5 s apart.
+      const now = Date.now();
+      let rate = 'measuring…', rateS = 'over the next 5 s';
+      if (lastSample && now > lastSample.t) {
+        const secs = (now - lastSample.t) / 1000;
+        rate = `${fmtValue(Math.max(0, (t.lines_ingested - lastSample.lines) / secs))} lines/s`;
+        rateS = `${humanBytes(Math.max(0, Math.round((t.bytes_ingested - lastSample.bytes) / secs)))}/s`;
+      }
+      lastSample = { t: now, lines: t.lines_ingested, bytes: t.bytes_ingested };
+      cards.push(
+        card('rate', 'Ingestion rate', rate, rateS),
+        card('ingested', 'Ingested since start', `${fmtNum(t.lines_ingested)} lines`, humanBytes(t.bytes_ingested)));
       if (store) {
-        const now = Date.now();
-        let rate = 'measuring…', rateS = 'over the next 5 s';
-        if (lastSample && now > lastSample.t) {
-          const secs = (now - lastSample.t) / 1000;
-          rate = `${fmtValue(Math.max(0, (store.lines_ingested - lastSample.lines) / secs))} lines/s`;
-          rateS = `${humanBytes(Math.max(0, Math.round((store.bytes_ingested - lastSample.bytes) / secs)))}/s`;
-        }
-        lastSample = { t: now, lines: store.lines_ingested, bytes: store.bytes_ingested };
         cards.push(
-          card('rate', 'Ingestion rate', rate, rateS),
-          card('ingested', 'Ingested since start', `${fmtNum(store.lines_ingested)} lines`, humanBytes(store.bytes_ingested)),
           card('wal', 'Write-ahead log', humanBytes(store.wal_bytes), `${humanBytes(store.unflushed_bytes)} not yet in chunks`),
           card('disk', 'Chunks, all tenants', humanBytes(store.chunk_bytes), `${fmtNum(store.chunk_files)} files · ${fmtNum(store.streams)} streams`));
       }

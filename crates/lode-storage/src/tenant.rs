@@ -141,6 +141,10 @@ pub struct Tenant {
     pub active_streams: usize,
     /// When `sweep_idle` last ran (store clock, ns).
     pub last_sweep: i64,
+    /// Lines and line bytes acknowledged since start (the status page's
+    /// per-tenant ingestion rate).
+    pub ingested_lines: std::sync::atomic::AtomicU64,
+    pub ingested_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Tenant {

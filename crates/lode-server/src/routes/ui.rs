@@ -128,6 +128,8 @@ pub async fn status(State(state): State<SharedState>, headers: HeaderMap) -> Api
             "chunk_bytes": ts.chunk_bytes,
             "oldest": rfc3339(ts.oldest_ns),
             "newest": rfc3339(ts.newest_ns),
+            "lines_ingested": ts.ingested_lines,
+            "bytes_ingested": ts.ingested_bytes,
         },
         "limits": {
             "retention_period": retention,

@@ -18,6 +18,9 @@ pub struct TenantStatus {
     /// Oldest and newest entry still readable (ns), `None` when empty.
     pub oldest_ns: Option<i64>,
     pub newest_ns: Option<i64>,
+    /// Lines and line bytes acknowledged since start.
+    pub ingested_lines: u64,
+    pub ingested_bytes: u64,
 }
 
 /// The whole store's disk use and the compactor's schedule.
@@ -42,6 +45,8 @@ impl Inner {
             let t = t.read();
             st.streams = t.streams.len() as u64;
             st.active_streams = t.active_streams as u64;
+            st.ingested_lines = t.ingested_lines.load(Ordering::Relaxed);
+            st.ingested_bytes = t.ingested_bytes.load(Ordering::Relaxed);
             // Expired entries can outlive their window until the next
             // compaction; reads already hide them, and so does this.
             let now = self.opts.clock.now_ns();

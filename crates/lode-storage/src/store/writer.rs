@@ -100,6 +100,7 @@ impl Store {
         }
         let (lines, bytes) = (v.accepted_lines, v.accepted_bytes);
         let inner = self.inner.clone();
+        let name = tenant.to_string();
         let op = WriteOp {
             tenant: tenant.to_string(),
             streams: v.streams,
@@ -107,6 +108,12 @@ impl Store {
                 if r.is_ok() {
                     inner.counters.lines.fetch_add(lines, Ordering::Relaxed);
                     inner.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    let t = inner.tenants.read().get(&name).cloned();
+                    if let Some(t) = t {
+                        let t = t.read();
+                        t.ingested_lines.fetch_add(lines, Ordering::Relaxed);
+                        t.ingested_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    }
                 }
                 done(match (r, failure) {
                     (Err(e), _) => Err(e),
