@@ -269,6 +269,17 @@ mod tests {
     }
 }
 
+/// How Go's `strconv` prints NaN and the infinities; `None` for a finite value.
+pub fn non_finite(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "+Inf" } else { "-Inf" })
+    } else {
+        None
+    }
+}
+
 /// `strconv.FormatFloat(v, 'e', -1, 64)`: the shortest exponent form that
 /// reads back exactly (Prometheus prints alert values so: `1e+01`).
 pub fn format_float_e(v: f64) -> String {

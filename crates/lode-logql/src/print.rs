@@ -21,15 +21,8 @@ const PRETTY_WIDTH: usize = 100;
 
 /// A number as the lexer reads it back exactly (shortest round-trip form).
 pub fn format_number(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+    if let Some(s) = lode_go::strconv::non_finite(v) {
+        return s.into();
     }
     let a = v.abs();
     if a == 0.0 || (1e-4..1e21).contains(&a) {

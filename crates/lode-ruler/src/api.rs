@@ -41,13 +41,7 @@ fn alert_json(a: &crate::alerts::Alert) -> Value {
 impl Ruler {
     /// `data` of `/prometheus/api/v1/rules` for a tenant.
     pub fn rules_json(&self, tenant: &str, f: &RuleFilter) -> Value {
-        let groups = self
-            .inner
-            .groups
-            .lock()
-            .values()
-            .cloned()
-            .collect::<Vec<_>>();
+        let groups = self.inner.group_list();
         let mut out = Vec::new();
         for g in groups {
             let g = g.lock();
@@ -141,13 +135,7 @@ impl Ruler {
 
     /// `data` of `/prometheus/api/v1/alerts`: every pending or firing alert.
     pub fn alerts_json(&self, tenant: &str) -> Value {
-        let groups = self
-            .inner
-            .groups
-            .lock()
-            .values()
-            .cloned()
-            .collect::<Vec<_>>();
+        let groups = self.inner.group_list();
         let mut alerts = Vec::new();
         for g in groups {
             let g = g.lock();

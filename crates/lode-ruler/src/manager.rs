@@ -230,6 +230,11 @@ impl Drop for Ruler {
 }
 
 impl Inner {
+    /// Every group, taken out of the map so its lock is not held.
+    pub(crate) fn group_list(&self) -> Vec<Arc<Mutex<GroupRuntime>>> {
+        self.groups.lock().values().cloned().collect()
+    }
+
     fn poke(&self) {
         *self.wake.0.lock() = true;
         self.wake.1.notify_all();
@@ -605,7 +610,7 @@ impl Inner {
     }
 
     fn save_state(&self) {
-        let groups: Vec<Arc<Mutex<GroupRuntime>>> = self.groups.lock().values().cloned().collect();
+        let groups = self.group_list();
         let mut saved = Vec::new();
         for g in groups {
             let g = g.lock();

@@ -59,6 +59,20 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// A change to the rules directory, then a reload so it applies at once.
+async fn write(
+    r: Arc<Ruler>,
+    f: impl FnOnce(&lode_ruler::store::RuleStore) -> lode_ruler::Result<()> + Send + 'static,
+) -> ApiResult<()> {
+    blocking(move || {
+        f(r.store())?;
+        r.reload_now();
+        Ok::<_, RulerError>(())
+    })
+    .await??;
+    Ok(())
+}
+
 fn list_response(groups: BTreeMap<String, Vec<RuleGroupDesc>>) -> ApiResult<Response> {
     if groups.is_empty() {
         return Err(ApiError::NotFound("no rule groups found".into()));
@@ -125,12 +139,7 @@ pub async fn set_group(
         let msg: Vec<String> = errs.iter().map(ToString::to_string).collect();
         return Err(ApiError::BadRequest(msg.join(", ")));
     }
-    blocking(move || {
-        r.store().set_group(&t, &ns, desc)?;
-        r.reload_now();
-        Ok::<_, RulerError>(())
-    })
-    .await??;
+    write(r, move |s| s.set_group(&t, &ns, desc)).await?;
     Ok(accepted())
 }
 
@@ -141,12 +150,7 @@ pub async fn delete_namespace(
 ) -> ApiResult<Response> {
     let t = tenant(&state, &headers)?;
     let r = ruler(&state)?;
-    blocking(move || {
-        r.store().delete_namespace(&t, &ns)?;
-        r.reload_now();
-        Ok::<_, RulerError>(())
-    })
-    .await??;
+    write(r, move |s| s.delete_namespace(&t, &ns)).await?;
     Ok(accepted())
 }
 
@@ -157,12 +161,7 @@ pub async fn delete_group(
 ) -> ApiResult<Response> {
     let t = tenant(&state, &headers)?;
     let r = ruler(&state)?;
-    blocking(move || {
-        r.store().delete_group(&t, &ns, &group)?;
-        r.reload_now();
-        Ok::<_, RulerError>(())
-    })
-    .await??;
+    write(r, move |s| s.delete_group(&t, &ns, &group)).await?;
     Ok(accepted())
 }
 
