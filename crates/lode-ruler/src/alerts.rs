@@ -62,9 +62,10 @@ pub struct AlertSet {
 }
 
 impl AlertSet {
-    /// Applies the evaluation at `ts`. With `limit > 0` and more alerts
-    /// than that, every alert is dropped and the rule fails, as in
-    /// Prometheus.
+    /// Applies the evaluation at `ts`; `Ok(true)` when an alert appeared,
+    /// left or changed state (what the saved state records). With
+    /// `limit > 0` and more alerts than that, every alert is dropped and
+    /// the rule fails, as in Prometheus.
     pub fn update(
         &mut self,
         ts: i64,
@@ -72,7 +73,8 @@ impl AlertSet {
         keep_firing_for_ns: i64,
         limit: usize,
         elements: Vec<Element>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
+        let mut changed = false;
         let mut present = std::collections::HashSet::with_capacity(elements.len());
         for e in elements {
             present.insert(e.labels.clone());
@@ -82,6 +84,7 @@ impl AlertSet {
                     a.annotations = e.annotations;
                 }
                 _ => {
+                    changed = true;
                     self.alerts.insert(
                         e.labels.clone(),
                         Alert {
@@ -117,6 +120,7 @@ impl AlertSet {
                 } else if a.state != AlertState::Inactive {
                     a.state = AlertState::Inactive;
                     a.resolved_at = Some(ts);
+                    changed = true;
                 }
                 continue;
             }
@@ -124,8 +128,10 @@ impl AlertSet {
             if a.state == AlertState::Pending && ts.saturating_sub(a.active_at) >= for_ns {
                 a.state = AlertState::Firing;
                 a.fired_at = Some(ts);
+                changed = true;
             }
         }
+        changed |= !remove.is_empty();
         for k in remove {
             self.alerts.remove(&k);
         }
@@ -138,7 +144,7 @@ impl AlertSet {
             self.alerts.clear();
             return Err(format!("exceeded limit of {limit} with {active} alerts"));
         }
-        Ok(())
+        Ok(changed)
     }
 
     /// The alerts to send to Alertmanager now, marked as sent: firing ones

@@ -466,7 +466,7 @@ impl Inner {
                         keep_firing_for_ns,
                         annotations,
                     } => {
-                        let before = snapshot(&r.alerts);
+                        let had_alerts = !r.alerts.alerts.is_empty();
                         let elements = self.elements(&r.rule, name, annotations, samples);
                         let res = r.alerts.update(
                             ts,
@@ -475,10 +475,11 @@ impl Inner {
                             group.limit,
                             elements,
                         );
-                        changed |= snapshot(&r.alerts) != before;
+                        // A result over the limit dropped every alert.
+                        changed |= res.as_ref().map_or(had_alerts, |c| *c);
                         let due = r.alerts.due(ts, resend, interval);
                         self.notify(&group, &r.rule.expr_src, due);
-                        res
+                        res.map(|_| ())
                     }
                 },
             };
@@ -636,14 +637,6 @@ impl Inner {
             tracing::error!(error = %e, "cannot save the alert state; a restart would restart pending alerts");
         }
     }
-}
-
-/// What changes the saved state: which alerts exist, in which state.
-fn snapshot(a: &AlertSet) -> Vec<(crate::alerts::Labels, AlertState, i64)> {
-    a.alerts
-        .values()
-        .map(|a| (a.labels.clone(), a.state, a.active_at))
-        .collect()
 }
 
 /// A changed group keeps the alerts of every rule that is still the same

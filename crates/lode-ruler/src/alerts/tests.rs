@@ -16,7 +16,10 @@ fn el(ns: &str, v: f64) -> Element {
 #[test]
 fn pending_then_firing_then_resolved() {
     let mut a = AlertSet::default();
-    a.update(0, 60 * S, 0, 0, vec![el("media", 3.0)]).unwrap();
+    assert!(
+        a.update(0, 60 * S, 0, 0, vec![el("media", 3.0)]).unwrap(),
+        "a new alert"
+    );
     assert_eq!(a.state(), AlertState::Pending);
     assert!(
         a.due(0, 60 * S, 10 * S).is_empty(),
@@ -42,7 +45,10 @@ fn pending_then_firing_then_resolved() {
         .unwrap();
     assert_eq!(a.due(120 * S, 60 * S, 10 * S).len(), 1);
     // Gone from the result: resolved, sent once with its resolution time.
-    a.update(130 * S, 60 * S, 0, 0, vec![]).unwrap();
+    assert!(
+        a.update(130 * S, 60 * S, 0, 0, vec![]).unwrap(),
+        "it resolved"
+    );
     assert_eq!(a.state(), AlertState::Inactive);
     let sent = a.due(130 * S, 60 * S, 10 * S);
     assert_eq!(sent.len(), 1);
