@@ -243,7 +243,7 @@ impl lode_storage::LogStore for FailingStore {
     fn tenant_status(&self, _: &str) -> lode_storage::store::TenantStatus {
         Default::default()
     }
-    fn store_status(&self) -> lode_storage::store::StoreStatus {
+    fn compactor_schedule(&self) -> lode_storage::store::CompactorSchedule {
         Default::default()
     }
     fn counters(&self) -> &lode_storage::store::StoreCounters {

@@ -10,7 +10,9 @@ use crate::meta::{IndexStats, VolumeGroup};
 use crate::query::{LogHit, LogQuery};
 use crate::samples::TenantSamples;
 use crate::sources::ScanStats;
-use crate::store::{PushCallback, Store, StoreCounters, StoreStats, StoreStatus, TenantStatus};
+use crate::store::{
+    CompactorSchedule, PushCallback, Store, StoreCounters, StoreStats, TenantStatus,
+};
 use crate::subscribe::Subscribers;
 use lode_logql::ast::Matcher;
 use lode_logql::LabelSet;
@@ -81,7 +83,7 @@ pub trait LogStore: Send + Sync + 'static {
 
     fn stats(&self) -> StoreStats;
     fn tenant_status(&self, tenant: &str) -> TenantStatus;
-    fn store_status(&self) -> StoreStatus;
+    fn compactor_schedule(&self) -> CompactorSchedule;
     fn counters(&self) -> &StoreCounters;
     /// Hooks told about every durable batch (live tail).
     fn subscribers(&self) -> &Subscribers;
@@ -176,8 +178,8 @@ impl LogStore for Store {
     fn tenant_status(&self, tenant: &str) -> TenantStatus {
         Store::tenant_status(self, tenant)
     }
-    fn store_status(&self) -> StoreStatus {
-        Store::store_status(self)
+    fn compactor_schedule(&self) -> CompactorSchedule {
+        Store::compactor_schedule(self)
     }
     fn stats(&self) -> StoreStats {
         Store::stats(self)

@@ -64,13 +64,9 @@ fn with_headers(body: &'static [u8], content_type: &'static str) -> Response {
     r
 }
 
-/// `/` and `/ui` lead to the UI. Relative, so a path prefix in front of
-/// Lode (an ingress path) is kept.
-pub async fn root_redirect() -> Redirect {
-    Redirect::temporary("ui/")
-}
-
-pub async fn ui_redirect() -> Redirect {
+/// `/` and `/ui` lead to the UI. Relative (from either, `ui/` is
+/// `/ui/`), so a path prefix in front of Lode (an ingress path) is kept.
+pub async fn to_ui() -> Redirect {
     Redirect::temporary("ui/")
 }
 
@@ -98,11 +94,13 @@ pub async fn status(State(state): State<SharedState>, headers: HeaderMap) -> Api
     let tenant = tenant(&state, &headers)?;
     let st = state.clone();
     let t = tenant.clone();
-    let (ts, ss, stats) = tokio::task::spawn_blocking(move || {
+    // Store-wide figures stat every chunk file: only when they are shown.
+    let whole = !state.config.auth_enabled;
+    let (ts, schedule, stats) = tokio::task::spawn_blocking(move || {
         (
             st.store.tenant_status(&t),
-            st.store.store_status(),
-            st.store.stats(),
+            st.store.compactor_schedule(),
+            whole.then(|| st.store.stats()),
         )
     })
     .await
@@ -112,10 +110,7 @@ pub async fn status(State(state): State<SharedState>, headers: HeaderMap) -> Api
     let dur = |d: std::time::Duration| {
         lode_go::model::format_duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
     };
-    let retention = match limits.retention.period {
-        0 => "0s".to_string(),
-        p => lode_go::model::format_duration(p),
-    };
+    let retention = lode_go::model::format_duration(limits.retention.period);
     let mut doc = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "loki_version": LOKI_VERSION,
@@ -141,21 +136,21 @@ pub async fn status(State(state): State<SharedState>, headers: HeaderMap) -> Api
         },
         "compactor": {
             "compaction_interval": dur(cfg.compactor.compaction_interval.0),
-            "last_run": rfc3339(ss.last_compaction_ns),
-            "next_run": rfc3339(Some(ss.next_compaction_ns)),
+            "last_run": rfc3339(schedule.last_ns),
+            "next_run": rfc3339(Some(schedule.next_ns)),
             "delete_request_cancel_period": dur(cfg.compactor.delete_request_cancel_period.0),
         },
     });
-    if !cfg.auth_enabled {
+    if let Some(stats) = stats {
         let c = state.store.counters();
         doc["store"] = json!({
             "tenants": stats.tenants,
             "streams": stats.streams,
             "active_streams": stats.active_streams,
-            "chunk_files": ss.chunk_files,
-            "chunk_bytes": ss.chunk_bytes,
-            "wal_bytes": ss.wal_bytes,
-            "unflushed_bytes": ss.unflushed_bytes,
+            "chunk_files": stats.chunk_files,
+            "chunk_bytes": stats.chunk_bytes,
+            "wal_bytes": stats.wal_bytes,
+            "unflushed_bytes": stats.unflushed_bytes,
             "lines_ingested": c.lines.load(Ordering::Relaxed),
             "bytes_ingested": c.bytes.load(Ordering::Relaxed),
         });

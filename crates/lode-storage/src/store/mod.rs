@@ -36,7 +36,7 @@ use crate::layout::chunk_path;
 
 pub mod compaction;
 mod status;
-pub use status::{StoreStatus, TenantStatus};
+pub use status::{CompactorSchedule, TenantStatus};
 mod flush;
 mod open;
 mod writer;
@@ -157,6 +157,9 @@ pub struct StoreStats {
     pub active_streams: u64,
     pub tenants: u64,
     pub chunk_files: u64,
+    pub chunk_bytes: u64,
+    pub wal_bytes: u64,
+    /// Chunk files and WAL.
     pub disk_bytes: u64,
     pub unflushed_bytes: u64,
 }
@@ -352,9 +355,9 @@ impl Store {
         self.inner.tenant_status(tenant)
     }
 
-    /// Disk use and the compactor's schedule.
-    pub fn store_status(&self) -> StoreStatus {
-        self.inner.store_status()
+    /// When the compactor ran and runs next.
+    pub fn compactor_schedule(&self) -> CompactorSchedule {
+        self.inner.compactor_schedule()
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -363,19 +366,16 @@ impl Store {
             self.inner.tenants.read().values().cloned().collect();
         let streams = tenants.iter().map(|t| t.read().streams.len() as u64).sum();
         let active_streams = tenants.iter().map(|t| t.read().active_streams as u64).sum();
-        let m = self.inner.manifest.lock().clone();
-        let mut disk = dir_size(&self.inner.opts.data_dir.join("wal"));
-        for f in &m.files {
-            disk += fs::metadata(chunk_path(&self.inner.opts.data_dir, &f.tenant, f.id))
-                .map(|m| m.len())
-                .unwrap_or(0);
-        }
+        let (chunk_files, chunk_bytes) = self.inner.chunk_sizes(|_| true);
+        let wal_bytes = dir_size(&self.inner.opts.data_dir.join("wal"));
         StoreStats {
             streams,
             active_streams,
             tenants: tenants.len() as u64,
-            chunk_files: m.files.len() as u64,
-            disk_bytes: disk,
+            chunk_files,
+            chunk_bytes,
+            wal_bytes,
+            disk_bytes: chunk_bytes + wal_bytes,
             unflushed_bytes: self.inner.unflushed.load(Ordering::Relaxed),
         }
     }

@@ -1,7 +1,8 @@
 //! What one tenant has stored, for the status page: counted from memory and
 //! the manifest, never by reading chunk files.
 
-use super::{chunk_path, dir_size, Inner};
+use super::{chunk_path, Inner};
+use crate::format::manifest::FileEntry;
 use std::fs;
 use std::sync::atomic::Ordering;
 
@@ -23,17 +24,13 @@ pub struct TenantStatus {
     pub ingested_bytes: u64,
 }
 
-/// The whole store's disk use and the compactor's schedule.
+/// When the compactor ran and runs next.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoreStatus {
-    pub wal_bytes: u64,
-    pub chunk_bytes: u64,
-    pub chunk_files: u64,
-    pub unflushed_bytes: u64,
-    /// When the last compaction pass started (store clock, ns).
-    pub last_compaction_ns: Option<i64>,
+pub struct CompactorSchedule {
+    /// When the last compaction pass ended (store clock, ns).
+    pub last_ns: Option<i64>,
     /// When the next is due (ns).
-    pub next_compaction_ns: i64,
+    pub next_ns: i64,
 }
 
 impl Inner {
@@ -69,38 +66,37 @@ impl Inner {
                 st.newest_ns = Some(hi);
             }
         }
-        let m = self.manifest.lock().clone();
-        for f in m.files.iter().filter(|f| f.tenant == tenant) {
-            st.chunk_files += 1;
-            st.chunk_bytes += fs::metadata(chunk_path(&self.opts.data_dir, &f.tenant, f.id))
-                .map(|m| m.len())
-                .unwrap_or(0);
-        }
+        (st.chunk_files, st.chunk_bytes) = self.chunk_sizes(|f| f.tenant == tenant);
         st
     }
 
-    pub(crate) fn store_status(&self) -> StoreStatus {
-        let m = self.manifest.lock().clone();
-        let mut st = StoreStatus {
-            wal_bytes: dir_size(&self.opts.data_dir.join("wal")),
-            chunk_files: m.files.len() as u64,
-            unflushed_bytes: self.unflushed.load(Ordering::Relaxed),
-            ..Default::default()
-        };
-        for f in &m.files {
-            st.chunk_bytes += fs::metadata(chunk_path(&self.opts.data_dir, &f.tenant, f.id))
-                .map(|m| m.len())
-                .unwrap_or(0);
-        }
+    /// How many live chunk files pass `keep`, and their bytes on disk.
+    pub(crate) fn chunk_sizes(&self, keep: impl Fn(&FileEntry) -> bool) -> (u64, u64) {
+        let files: Vec<FileEntry> = self
+            .manifest
+            .lock()
+            .files
+            .iter()
+            .filter(|f| keep(f))
+            .cloned()
+            .collect();
+        let bytes = files
+            .iter()
+            .map(|f| {
+                fs::metadata(chunk_path(&self.opts.data_dir, &f.tenant, f.id))
+                    .map_or(0, |m| m.len())
+            })
+            .sum();
+        (files.len() as u64, bytes)
+    }
+
+    pub(crate) fn compactor_schedule(&self) -> CompactorSchedule {
         let last = self.last_compaction_ns.load(Ordering::Relaxed);
+        let last = (last != i64::MIN).then_some(last);
         let interval = i64::try_from(self.opts.compaction_interval.as_nanos()).unwrap_or(i64::MAX);
-        let base = if last == i64::MIN {
-            self.started_ns
-        } else {
-            st.last_compaction_ns = Some(last);
-            last
-        };
-        st.next_compaction_ns = base.saturating_add(interval);
-        st
+        CompactorSchedule {
+            last_ns: last,
+            next_ns: last.unwrap_or(self.started_ns).saturating_add(interval),
+        }
     }
 }
