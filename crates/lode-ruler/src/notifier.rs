@@ -6,7 +6,7 @@
 //! sent again at the next resend.
 
 use crate::metrics::RulerMetrics;
-use crate::queue::Queue;
+use crate::queue::{Queue, Retry, USER_AGENT};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,29 +107,16 @@ impl Shared {
 }
 
 fn post(agent: &ureq::Agent, url: &str, body: &str, queue: &Queue<serde_json::Value>) -> bool {
-    for attempt in 0..ATTEMPTS {
-        match agent
+    let retry = Retry {
+        attempts: ATTEMPTS,
+        backoff: Duration::from_millis(250),
+        retry_429: false,
+    };
+    retry.run(url, queue, || {
+        agent
             .post(url)
             .header("Content-Type", "application/json")
-            .header(
-                "User-Agent",
-                concat!("lode-ruler/", env!("CARGO_PKG_VERSION")),
-            )
+            .header("User-Agent", USER_AGENT)
             .send(body)
-        {
-            Ok(r) if r.status().is_success() => return true,
-            // A 4xx will not get better by retrying.
-            Ok(r) if r.status().is_client_error() => {
-                tracing::warn!(alertmanager = %url, status = %r.status(), "Alertmanager refused the alerts");
-                return false;
-            }
-            Ok(r) => tracing::debug!(alertmanager = %url, status = %r.status(), "retrying"),
-            Err(e) => tracing::debug!(alertmanager = %url, error = %e, "retrying"),
-        }
-        if queue.stopped() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(250 << attempt));
-    }
-    false
+    })
 }

@@ -77,6 +77,51 @@ impl<T> Queue<T> {
     }
 }
 
+/// Sent with every request the ruler makes.
+pub(crate) const USER_AGENT: &str = concat!("lode-ruler/", env!("CARGO_PKG_VERSION"));
+
+/// How a sender retries one batch.
+pub(crate) struct Retry {
+    pub attempts: u32,
+    /// The first pause; each later one doubles.
+    pub backoff: std::time::Duration,
+    /// Whether 429 is retried (remote write's rule) or final like any 4xx.
+    pub retry_429: bool,
+}
+
+impl Retry {
+    /// Runs `send` until it answers 2xx (`true`), a final 4xx, the attempts
+    /// run out, or the queue stops (`false`). `target` names the receiver
+    /// in logs.
+    pub fn run<T>(
+        &self,
+        target: &str,
+        queue: &Queue<T>,
+        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> bool {
+        for attempt in 0..self.attempts {
+            match send() {
+                Ok(r) if r.status().is_success() => return true,
+                // A 4xx will not get better by retrying.
+                Ok(r)
+                    if r.status().is_client_error()
+                        && !(self.retry_429 && r.status().as_u16() == 429) =>
+                {
+                    tracing::warn!(target_url = %target, status = %r.status(), "refused by the receiver");
+                    return false;
+                }
+                Ok(r) => tracing::debug!(target_url = %target, status = %r.status(), "retrying"),
+                Err(e) => tracing::debug!(target_url = %target, error = %e, "retrying"),
+            }
+            if queue.stopped() {
+                return false;
+            }
+            std::thread::sleep(self.backoff * (1 << attempt));
+        }
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //! network errors (a 4xx other than 429 drops the batch, counted).
 
 use crate::metrics::RulerMetrics;
-use crate::queue::Queue;
+use crate::queue::{Queue, Retry, USER_AGENT};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -182,35 +182,24 @@ impl Shared {
     }
 
     fn post(&self, agent: &ureq::Agent, c: &Client, tenant: &str, body: &[u8]) -> bool {
-        for attempt in 0..ATTEMPTS {
+        let retry = Retry {
+            attempts: ATTEMPTS,
+            backoff: Duration::from_millis(200),
+            retry_429: true,
+        };
+        retry.run(&c.url, &self.queue, || {
             let mut req = agent
                 .post(&c.url)
                 .header("Content-Encoding", "snappy")
                 .header("Content-Type", "application/x-protobuf")
                 .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                .header(
-                    "User-Agent",
-                    concat!("lode-ruler/", env!("CARGO_PKG_VERSION")),
-                )
+                .header("User-Agent", USER_AGENT)
                 .header("X-Scope-OrgID", tenant);
             for (k, v) in &c.headers {
                 req = req.header(k.as_str(), v.as_str());
             }
-            match req.send(body) {
-                Ok(r) if r.status().is_success() => return true,
-                Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
-                    tracing::warn!(client = %c.name, status = %r.status(), "remote write refused");
-                    return false;
-                }
-                Ok(r) => tracing::debug!(client = %c.name, status = %r.status(), "retrying"),
-                Err(e) => tracing::debug!(client = %c.name, error = %e, "retrying"),
-            }
-            if self.queue.stopped() {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(200 << attempt));
-        }
-        false
+            req.send(body)
+        })
     }
 }
 
