@@ -71,12 +71,6 @@ impl Head {
             .map_or_else(Vec::new, |h| h.entries_in(start, end_incl))
     }
 
-    /// Every entry sorted by time (stable); the head is left empty and
-    /// holds no memory.
-    pub fn take_sorted(&mut self) -> Vec<Entry> {
-        self.0.take().map_or_else(Vec::new, |mut h| h.take_sorted())
-    }
-
     /// Every entry as the columns of a block, sorted by time (stable),
     /// leaving the head empty: sealing costs a few vectors per block, not
     /// an `Entry` (and its allocations) per line.
@@ -212,11 +206,11 @@ impl HeadData {
         }
     }
 
-    /// Visits every entry in arrival order as borrowed parts.
-    fn for_each(&self, mut f: impl FnMut(i64, &str, MetaIter<'_>)) {
+    /// Every line in arrival order.
+    fn lines(&self) -> impl Iterator<Item = &str> + '_ {
         let (mut chunk, mut pos) = (0usize, 0usize);
-        for i in 0..self.ts.len() {
-            let len = self.line_lens[i] as usize;
+        self.line_lens.iter().map(move |&len| {
+            let len = len as usize;
             // A line that did not fit went to the next chunk (see `push`).
             while chunk < self.chunks.len() && pos + len > self.chunks[chunk].len() {
                 chunk += 1;
@@ -228,33 +222,16 @@ impl HeadData {
                 .and_then(|c| c.get(pos..pos + len))
                 .unwrap_or("");
             pos += len;
+            line
+        })
+    }
+
+    /// Visits every entry in arrival order as borrowed parts.
+    fn for_each(&self, mut f: impl FnMut(i64, &str, MetaIter<'_>)) {
+        for (i, line) in self.lines().enumerate() {
             let set = self.sets[self.meta_ids[i] as usize];
             f(self.ts[i], line, self.set_iter(set));
         }
-    }
-
-    /// Where each line starts (chunk, offset), in arrival order.
-    fn line_starts(&self) -> Vec<(u32, u32)> {
-        let (mut chunk, mut pos) = (0usize, 0usize);
-        let mut out = Vec::with_capacity(self.ts.len());
-        for &len in &self.line_lens {
-            let len = len as usize;
-            while chunk < self.chunks.len() && pos + len > self.chunks[chunk].len() {
-                chunk += 1;
-                pos = 0;
-            }
-            out.push((chunk as u32, pos as u32));
-            pos += len;
-        }
-        out
-    }
-
-    fn line_at(&self, (chunk, pos): (u32, u32), len: u32) -> &[u8] {
-        let (pos, len) = (pos as usize, len as usize);
-        self.chunks
-            .get(chunk as usize)
-            .and_then(|c| c.as_bytes().get(pos..pos + len))
-            .unwrap_or(&[])
     }
 
     /// The block columns of every entry, sorted by time (stable). Equal
@@ -277,13 +254,20 @@ impl HeadData {
             md: Vec::new(),
             lines: Vec::with_capacity(self.text_len),
         };
-        let starts = self.line_starts();
+        if sorted {
+            for line in self.lines() {
+                p.lines.extend_from_slice(line.as_bytes());
+            }
+        } else {
+            let lines: Vec<&str> = self.lines().collect();
+            for &i in &order {
+                p.lines.extend_from_slice(lines[i as usize].as_bytes());
+            }
+        }
         for k in 0..n {
             let i = at(k);
             p.ts.push(self.ts[i]);
             p.lens.push(self.line_lens[i]);
-            p.lines
-                .extend_from_slice(self.line_at(starts[i], self.line_lens[i]));
         }
         let any_meta = self
             .meta_ids
@@ -340,13 +324,6 @@ impl HeadData {
         });
         out.sort_by_key(|e| e.ts);
         out
-    }
-
-    /// Every entry, sorted by time (stable), leaving the head empty.
-    pub fn take_sorted(&mut self) -> Vec<Entry> {
-        let v = self.entries_in(i64::MIN, i64::MAX);
-        *self = HeadData::default();
-        v
     }
 }
 
@@ -456,7 +433,12 @@ mod tests {
         assert_eq!(h.entries_in(2, 3), want[1..3].to_vec());
         assert_eq!(h.entries_in(4, 4).len(), 2);
         assert!(h.entries_in(6, 9).is_empty());
-        assert_eq!(h.take_sorted(), want);
+        let parts = h.take_block_parts().unwrap();
+        assert_eq!(parts.ts, want.iter().map(|e| e.ts).collect::<Vec<_>>());
+        assert_eq!(
+            parts.lines().collect::<Vec<_>>(),
+            want.iter().map(|e| e.line.as_bytes()).collect::<Vec<_>>()
+        );
         assert!(h.is_empty());
         assert_eq!(h.text_len(), 0);
     }
