@@ -465,11 +465,14 @@
     else $('q').value = $('q').value.trimEnd() + ` | ${k}${op}${quote(v)}`;
     runQuery(true);
   }
-  $('logs').addEventListener('click', (ev) => {
+  // A click on a row (not inside its details, not ending a text
+  // selection) opens or closes it.
+  function onRowClick(ev) {
     if (ev.target.closest('.details')) return;
     const row = ev.target.closest('.row');
     if (row && !window.getSelection().toString()) toggleDetails(row);
-  });
+  }
+  $('logs').addEventListener('click', onRowClick);
 
   $('older').addEventListener('click', async () => {
     if (!shown.length) return;
@@ -829,11 +832,7 @@
     while (box.childElementCount > MAX_LIVE_ROWS) box.firstElementChild.remove();
     if (atBottom) box.scrollTop = box.scrollHeight;
   }
-  $('live-logs').addEventListener('click', (ev) => {
-    if (ev.target.closest('.details')) return;
-    const row = ev.target.closest('.row');
-    if (row && !window.getSelection().toString()) toggleDetails(row);
-  });
+  $('live-logs').addEventListener('click', onRowClick);
   $('live-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     if (ws) stopLive(); else startLive();
@@ -871,9 +870,9 @@
         card('tenant', 'Tenant', st.tenant, store ? `${fmtNum(store.tenants)} tenant${store.tenants === 1 ? '' : 's'} in the store` : 'X-Scope-OrgID'),
         card('streams', 'Active streams', fmtNum(t.active_streams), `${fmtNum(t.streams)} streams known · limit ${l.max_global_streams_per_user ? fmtNum(l.max_global_streams_per_user) : 'none'}`),
         card('chunks', 'Stored in chunks', humanBytes(t.chunk_bytes), `${fmtNum(t.chunk_files)} chunk files`),
-        card('oldest', 'Oldest data', t.oldest ? fmtTime(Date.parse(t.oldest.replace(/(\.\d{3})\d+/, '$1')), false) : '—', t.newest ? `newest ${fmtRelative(Date.parse(t.newest.replace(/(\.\d{3})\d+/, '$1')))}` : 'nothing stored yet'),
+        card('oldest', 'Oldest data', t.oldest ? fmtTime(parseLinkTime(t.oldest), false) : '—', t.newest ? `newest ${fmtRelative(parseLinkTime(t.newest))}` : 'nothing stored yet'),
         card('retention', 'Retention', l.retention_enabled && l.retention_period !== '0s' ? l.retention_period : 'keep forever', l.retention_enabled ? 'applied by the compactor' : 'compactor.retention_enabled is off'),
-        card('compaction', 'Next compaction', c.next_run ? fmtRelative(Date.parse(c.next_run.replace(/(\.\d{3})\d+/, '$1'))) : '—', `every ${c.compaction_interval}${c.last_run ? ' · last ' + fmtRelative(Date.parse(c.last_run.replace(/(\.\d{3})\d+/, '$1'))) : ''}`),
+        card('compaction', 'Next compaction', c.next_run ? fmtRelative(parseLinkTime(c.next_run)) : '—', `every ${c.compaction_interval}${c.last_run ? ' · last ' + fmtRelative(parseLinkTime(c.last_run)) : ''}`),
       ];
       // The tenant's own ingestion, from two refreshes 5 s apart.
       const now = Date.now();
