@@ -131,7 +131,7 @@ const LINES: &[&str] = &[
 
 /// One WAL segment's bytes, as replay reads them after a crash.
 pub fn wal_segment(data: &[u8]) {
-    let _ = wal::scan_segment(data, 1, |_, _| Ok(()));
+    let _ = wal::scan_segment(data, 1, |_, _, _| Ok(()));
 }
 
 /// A whole chunk file: trailer, footer, stream table, block index, every

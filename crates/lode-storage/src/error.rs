@@ -39,6 +39,9 @@ pub enum StorageError {
     /// Start-up found something it will not guess about; nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// The object store failed (unreachable, refusing, or the object is gone).
+    #[error(transparent)]
+    Bucket(#[from] lode_bucket::BucketError),
     /// An unsupported on-disk format version.
     #[error("unsupported on-disk format version {found} (this build reads {supported})")]
     Version { found: u32, supported: u32 },

@@ -43,3 +43,55 @@ pub fn remove_tmp_files(dirs: &[PathBuf]) {
         }
     }
 }
+
+/// Where a writer's things live in the bucket (`docs/storage.md`, "Bucket
+/// layout"): everything of writer `w` is under `writers/<w>/`.
+pub const WRITERS_PREFIX: &str = "writers/";
+
+/// The writer's manifest object.
+pub fn bucket_manifest_key(writer: &str) -> String {
+    format!("{WRITERS_PREFIX}{writer}/MANIFEST.json")
+}
+
+/// Chunk file `id` of a tenant, uploaded by `writer`: the same relative
+/// path as in a data directory, under the writer's prefix.
+pub fn bucket_chunk_key(writer: &str, tenant: &str, id: u64) -> String {
+    let dir = tenant_dir(Path::new(""), tenant);
+    format!("{WRITERS_PREFIX}{writer}/{}/{id:016x}.chunk", dir.display())
+}
+
+/// The writer named by a manifest key (`writers/<w>/MANIFEST.json`).
+pub fn writer_of_manifest_key(key: &str) -> Option<&str> {
+    key.strip_prefix(WRITERS_PREFIX)?
+        .strip_suffix("/MANIFEST.json")
+        .filter(|w| valid_writer_id(w))
+}
+
+/// Writer ids name a bucket prefix: letters, digits, `-`, `_` and `.` only,
+/// at most 128 bytes, and not `.` or `..`.
+pub fn valid_writer_id(w: &str) -> bool {
+    !w.is_empty()
+        && w.len() <= 128
+        && w != "."
+        && w != ".."
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_keys_hex_the_tenant_and_round_trip_the_writer() {
+        assert_eq!(
+            bucket_chunk_key("w-0", "fake", 0x1f),
+            "writers/w-0/tenants/t-66616b65/000000000000001f.chunk"
+        );
+        let m = bucket_manifest_key("w-0");
+        assert_eq!(writer_of_manifest_key(&m), Some("w-0"));
+        assert_eq!(writer_of_manifest_key("writers/../MANIFEST.json"), None);
+        assert_eq!(writer_of_manifest_key("writers/a/b/MANIFEST.json"), None);
+        assert!(!valid_writer_id("a/b"));
+    }
+}

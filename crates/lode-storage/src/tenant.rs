@@ -189,6 +189,39 @@ impl Tenant {
         }
     }
 
+    /// Makes every block of an opened chunk file part of its streams
+    /// (created when new), sharing the file's labels with the tenant's.
+    pub fn attach_file(&mut self, mut file: ChunkFile) -> Arc<ChunkFile> {
+        let ids: Vec<u32> = file
+            .streams
+            .iter()
+            .map(|l| self.stream_id_stored(l))
+            .collect();
+        self.share_labels(&mut file);
+        let file = Arc::new(file);
+        for (i, b) in file.blocks.iter().enumerate() {
+            let id = ids[b.stream as usize];
+            self.note_span(id, b.min_ts, b.max_ts);
+            let s = &mut self.streams[id as usize];
+            s.min_ts = s.min_ts.min(b.min_ts);
+            s.max_ts = s.max_ts.max(b.max_ts);
+            s.blocks.push(BlockHandle::File(file.clone(), i as u32));
+        }
+        file
+    }
+
+    /// Takes the blocks of these files out of every stream.
+    pub fn detach_files(&mut self, files: &[Arc<ChunkFile>]) {
+        if files.is_empty() {
+            return;
+        }
+        for s in self.streams.iter_mut() {
+            s.blocks.retain(|b| {
+                !matches!(b, BlockHandle::File(f, _) if files.iter().any(|g| Arc::ptr_eq(f, g)))
+            });
+        }
+    }
+
     pub fn lookup(&self, labels: &LabelSet) -> Option<u32> {
         let hash = hash_pairs(&self.hasher, labels.iter());
         self.by_labels

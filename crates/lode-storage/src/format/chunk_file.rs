@@ -158,12 +158,41 @@ fn parse_footer(
     Ok((streams, blocks))
 }
 
+/// Where a chunk file's bytes are: a local file, or an object in a bucket
+/// (read by range through the bucket's cache).
+#[derive(Debug)]
+pub enum Source {
+    Local(File),
+    Remote {
+        bucket: std::sync::Arc<lode_bucket::Bucket>,
+        key: std::sync::Arc<str>,
+    },
+}
+
+impl Source {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        match self {
+            Source::Local(f) => Ok(f.read_exact_at(buf, offset)?),
+            Source::Remote { bucket, key } => {
+                let b = bucket.get_range_cached(key, offset, buf.len() as u64)?;
+                buf.copy_from_slice(&b);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// How much of an object's end one request fetches when opening it: the
+/// footer of nearly every chunk file fits.
+const REMOTE_TAIL: u64 = 256 << 10;
+
 /// An open, immutable chunk file.
 #[derive(Debug)]
 pub struct ChunkFile {
     pub id: u64,
+    /// Its local path, or its object key.
     pub path: PathBuf,
-    file: File,
+    file: Source,
     pub size: u64,
     /// The format version it was written in (1: no block filters).
     pub version: u32,
@@ -208,7 +237,7 @@ impl ChunkFile {
         Ok(ChunkFile {
             id,
             path: path.to_path_buf(),
-            file,
+            file: Source::Local(file),
             size,
             version: tail.version,
             zstd_level: None,
@@ -216,6 +245,81 @@ impl ChunkFile {
             blocks,
             damaged: Default::default(),
         })
+    }
+
+    /// Opens chunk file `id` stored as object `key` of `size` bytes: its
+    /// first bytes and footer are read (one or two ranged requests), its
+    /// blocks later on demand, through the bucket's cache.
+    pub fn open_remote(
+        bucket: std::sync::Arc<lode_bucket::Bucket>,
+        key: &str,
+        size: u64,
+        id: u64,
+    ) -> Result<ChunkFile> {
+        let path = PathBuf::from(key);
+        let tail_len = size.min(REMOTE_TAIL);
+        let tail_at = size - tail_len;
+        let tail_bytes = bucket.get_range(key, tail_at, tail_len)?;
+        let mut head = [0u8; 8];
+        let mut trailer = [0u8; TRAILER_LEN as usize];
+        if size >= HEAD_MAGIC.len() as u64 + TRAILER_LEN {
+            if tail_at == 0 {
+                head.copy_from_slice(&tail_bytes[..8]);
+            } else {
+                head.copy_from_slice(&bucket.get_range(key, 0, 8)?);
+            }
+            trailer.copy_from_slice(&tail_bytes[(tail_len - TRAILER_LEN) as usize..]);
+        }
+        let tail = Tail::parse(size, &head, &trailer).map_err(|e| e.at(&path))?;
+        let footer = if tail.data_end >= tail_at {
+            let a = (tail.data_end - tail_at) as usize;
+            tail_bytes[a..a + tail.footer_len as usize].to_vec()
+        } else {
+            bucket
+                .get_range(key, tail.data_end, tail.footer_len)?
+                .to_vec()
+        };
+        if crc32fast::hash(&footer) != tail.footer_crc {
+            return Err(StorageError::Corrupt(format!(
+                "{key}: footer checksum mismatch"
+            )));
+        }
+        let (streams, blocks) =
+            parse_footer(&footer, tail.version, tail.data_end).map_err(|e| e.at(&path))?;
+        Ok(ChunkFile {
+            id,
+            path,
+            file: Source::Remote {
+                bucket,
+                key: std::sync::Arc::from(key),
+            },
+            size,
+            version: tail.version,
+            zstd_level: None,
+            streams,
+            blocks,
+            damaged: Default::default(),
+        })
+    }
+
+    /// Whether its bytes are in a bucket.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.file, Source::Remote { .. })
+    }
+
+    /// Fetches blocks of a remote file into the bucket's cache, several
+    /// requests at once (a query about to read them); nothing for a local one.
+    pub fn prefetch(&self, blocks: &[u32]) {
+        if let Source::Remote { bucket, key } = &self.file {
+            let ranges: Vec<(u64, u64)> = blocks
+                .iter()
+                .filter_map(|&i| self.blocks.get(i as usize))
+                .map(|m| (m.offset, u64::from(m.len)))
+                .collect();
+            if let Err(e) = bucket.prefetch(key, &ranges) {
+                tracing::warn!(object = %key, error = %e, "prefetching blocks failed; they are read one by one");
+            }
+        }
     }
 
     /// The stream table and block index of a whole chunk file held in
@@ -264,7 +368,7 @@ impl ChunkFile {
     pub fn read_block_unchecked(&self, i: usize) -> Result<Vec<u8>> {
         let m = &self.blocks[i];
         let mut buf = vec![0u8; m.len as usize];
-        self.file.read_exact_at(&mut buf, m.offset)?;
+        self.file.read_at(&mut buf, m.offset)?;
         Ok(buf)
     }
 
@@ -292,7 +396,7 @@ impl ChunkFile {
     pub fn read_block_head(&self, i: usize, len: usize) -> Result<Vec<u8>> {
         let m = &self.blocks[i];
         let mut buf = vec![0u8; len.min(m.len as usize)];
-        self.file.read_exact_at(&mut buf, m.offset)?;
+        self.file.read_at(&mut buf, m.offset)?;
         Ok(buf)
     }
 
@@ -304,7 +408,7 @@ impl ChunkFile {
             return Ok(None);
         }
         let mut buf = vec![0u8; m.filter_len as usize];
-        self.file.read_exact_at(&mut buf, m.filter_offset)?;
+        self.file.read_at(&mut buf, m.filter_offset)?;
         Ok(self.checked_filter(i, &buf).then_some(buf))
     }
 
@@ -349,7 +453,7 @@ impl ChunkFile {
                 last += 1;
             }
             buf.resize((end - start) as usize, 0);
-            self.file.read_exact_at(&mut buf, start)?;
+            self.file.read_at(&mut buf, start)?;
             for &bi in &blocks[k..=last] {
                 let m = &self.blocks[bi as usize];
                 if m.filter_len == 0 || m.filter_offset < start {

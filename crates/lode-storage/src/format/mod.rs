@@ -2,6 +2,7 @@
 //! block filters, chunk files, the write-ahead log and the manifest.
 
 pub mod block;
+pub mod bucket_manifest;
 pub mod chunk_file;
 pub mod filter;
 pub mod manifest;

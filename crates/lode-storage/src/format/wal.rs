@@ -123,7 +123,21 @@ fn decode_payload(p: &[u8]) -> Result<Record> {
     })
 }
 
-fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+/// Decodes framed records back to back (what a writer's feed sends):
+/// every frame must check out.
+pub fn decode_frames(mut buf: &[u8], mut on: impl FnMut(Record) -> Result<()>) -> Result<()> {
+    while !buf.is_empty() {
+        let payload =
+            frame_at(buf, 0).ok_or_else(|| StorageError::Corrupt("feed record frame".into()))?;
+        let len = payload.len();
+        on(decode_payload(payload)?)?;
+        buf = &buf[8 + len..];
+    }
+    Ok(())
+}
+
+/// The path of the segment whose first record is `first_seq`.
+pub fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
     dir.join(format!("{first_seq:020}.{SEGMENT_EXT}"))
 }
 
@@ -197,13 +211,14 @@ pub struct SegmentScan {
 }
 
 /// Walks the records of one segment (`buf`, whose first record has
-/// sequence number `first_seq`), calling `on` with each intact record and,
-/// when damage was skipped just before it, the damaged range's offset and
-/// length. Pure over bytes, so it is also the WAL's fuzz target.
+/// sequence number `first_seq`), calling `on` with each intact record, the
+/// offset and length of its frame and, when damage was skipped just before
+/// it, the damaged range's offset and length. Pure over bytes, so it is also
+/// the WAL's fuzz target.
 pub fn scan_segment(
     buf: &[u8],
     first_seq: u64,
-    mut on: impl FnMut(Record, Option<(usize, usize)>) -> Result<()>,
+    mut on: impl FnMut(Record, (usize, usize), Option<(usize, usize)>) -> Result<()>,
 ) -> Result<SegmentScan> {
     let mut pos = 0usize;
     let mut last = first_seq.saturating_sub(1);
@@ -226,7 +241,7 @@ pub fn scan_segment(
             }
         };
         last = last.max(rec.seq);
-        on(rec, skipped.take())?;
+        on(rec, (pos, 8 + len), skipped.take())?;
         pos += 8 + len;
     }
     Ok(SegmentScan {
@@ -246,7 +261,28 @@ pub fn scan_segment(
 pub fn replay(
     dir: &Path,
     checkpoint: u64,
+    apply: impl FnMut(Record) -> Result<()>,
+) -> Result<ReplayStats> {
+    replay_located(dir, checkpoint, apply, |_, _| {})
+}
+
+/// Where an intact record's frame is: its sequence number, its segment
+/// (by first sequence number), offset and frame length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordAt {
+    pub seq: u64,
+    pub segment: u64,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// [`replay`], also telling `located` where every intact record is (those
+/// at or below the checkpoint too, in order).
+pub fn replay_located(
+    dir: &Path,
+    checkpoint: u64,
     mut apply: impl FnMut(Record) -> Result<()>,
+    mut located: impl FnMut(RecordAt, &Record),
 ) -> Result<ReplayStats> {
     let mut stats = ReplayStats {
         max_seq: checkpoint,
@@ -255,7 +291,7 @@ pub fn replay(
     for (first_seq, path) in list_segments(dir)? {
         let mut buf = Vec::new();
         File::open(&path)?.read_to_end(&mut buf)?;
-        let scan = scan_segment(&buf, first_seq, |rec, skipped| {
+        let scan = scan_segment(&buf, first_seq, |rec, (offset, len), skipped| {
             if let Some((offset, bytes)) = skipped {
                 tracing::error!(
                     segment = %path.display(),
@@ -266,6 +302,13 @@ pub fn replay(
             }
             stats.records += 1;
             stats.max_seq = stats.max_seq.max(rec.seq);
+            let at = RecordAt {
+                seq: rec.seq,
+                segment: first_seq,
+                offset: offset as u64,
+                len: len as u32,
+            };
+            located(at, &rec);
             if rec.seq > checkpoint {
                 stats.applied += 1;
                 apply(rec)?;

@@ -228,6 +228,7 @@ impl Inner {
             // The commit point.
             manifest.store(&self.opts.data_dir)?;
             *self.manifest.lock() = manifest;
+            self.notify_upload();
         }
         for (r, files) in rewrites.iter().zip(opened) {
             self.swap_in(r, files);

@@ -133,7 +133,8 @@ impl Inner {
         // The segment being written holds records up to the checkpoint:
         // close it now (instead of at the next push) so it goes at once.
         self.rotate_wal_now();
-        wal::remove_covered(&data.join("wal"), checkpoint)?;
+        wal::remove_covered(&data.join("wal"), self.wal_releasable(checkpoint))?;
+        self.notify_upload();
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -35,7 +35,12 @@ use std::time::Duration;
 use crate::layout::chunk_path;
 
 pub mod compaction;
+mod feed;
+mod replica;
 mod status;
+mod upload;
+pub use feed::FeedPage;
+pub use replica::{FeedReply, FeedSource, ReplicaStatus, WriterStatus};
 pub use status::{CompactorSchedule, TenantStatus};
 mod flush;
 mod open;
@@ -77,6 +82,43 @@ pub struct StoreOptions {
     pub recompress_after: Option<Duration>,
     /// The zstd level of that rewrite.
     pub recompress_level: i32,
+    /// Scalable mode: this store's part with a bucket (`None`: a store on
+    /// its data directory alone, target `all`).
+    pub remote: Option<Remote>,
+}
+
+/// A store's part in scalable mode (`docs/storage.md`, "Scalable mode").
+#[derive(Clone)]
+pub enum Remote {
+    /// Target `write`: a data directory as usual, whose chunk files and
+    /// manifest are uploaded to the bucket and whose acknowledged records
+    /// are served to readers until the bucket holds them.
+    Writer { bucket: Arc<lode_bucket::Bucket> },
+    /// Targets `read` and `backend`: no data of its own; the bucket plus
+    /// the writers' feeds, polled every `poll`.
+    Reader {
+        bucket: Arc<lode_bucket::Bucket>,
+        feeds: Arc<dyn FeedSource>,
+        poll: Duration,
+    },
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Remote::Writer { bucket } => f.debug_struct("Writer").field("bucket", bucket).finish(),
+            Remote::Reader {
+                bucket,
+                feeds,
+                poll,
+            } => f
+                .debug_struct("Reader")
+                .field("bucket", bucket)
+                .field("feeds", feeds)
+                .field("poll", poll)
+                .finish(),
+        }
+    }
 }
 
 impl Default for StoreOptions {
@@ -97,6 +139,7 @@ impl Default for StoreOptions {
             chunk_idle_period: Duration::from_secs(30 * 60),
             recompress_after: None,
             recompress_level: 9,
+            remote: None,
         }
     }
 }
@@ -147,6 +190,9 @@ pub struct StoreCounters {
     pub wal_corrupt_records: AtomicU64,
     /// WAL appends or fsyncs that failed.
     pub wal_write_failures: AtomicU64,
+    /// Manifests uploaded to the bucket, and upload passes that failed.
+    pub uploads: AtomicU64,
+    pub upload_failures: AtomicU64,
 }
 
 /// A snapshot for `/metrics`.
@@ -203,6 +249,21 @@ pub(crate) struct Inner {
     /// (store clock, ns; `i64::MIN` before the first).
     pub(crate) started_ns: i64,
     pub(crate) last_compaction_ns: std::sync::atomic::AtomicI64,
+    /// Scalable mode. The writer's id (its bucket prefix), and a value new
+    /// with every start (readers tell a restart by it).
+    pub(crate) writer_id: String,
+    pub(crate) incarnation: String,
+    /// Target `write`: where acknowledged records lie, for readers.
+    pub(crate) feed: Option<Mutex<feed::FeedIndex>>,
+    /// The checkpoint of the manifest last uploaded (`u64::MAX` without a
+    /// bucket: the WAL is the only copy to keep).
+    pub(crate) uploaded: AtomicU64,
+    pub(crate) upload_tx: Mutex<Option<mpsc::Sender<()>>>,
+    pub(crate) upload_lock: Mutex<()>,
+    pub(crate) upload_state: Mutex<upload::UploadState>,
+    /// Targets `read` and `backend`: the writers and manifests held.
+    pub(crate) replica: Mutex<replica::ReplicaState>,
+    pub(crate) replica_tx: Mutex<Option<mpsc::Sender<()>>>,
 }
 
 /// The log store.
@@ -380,16 +441,62 @@ impl Store {
         }
     }
 
+    /// Scalable mode, target `write`: the acknowledged records after
+    /// `after` that the bucket does not hold yet.
+    pub fn feed_page(&self, after: u64, max_bytes: usize) -> Result<FeedPage> {
+        self.inner.feed_page(after, max_bytes)
+    }
+
+    /// This store's writer id and incarnation (scalable mode).
+    pub fn writer_identity(&self) -> (&str, &str) {
+        (self.inner.writer_id(), &self.inner.incarnation)
+    }
+
+    /// Target `write`: the local manifest's checkpoint and how much of it
+    /// the bucket holds.
+    pub fn upload_lag(&self) -> (u64, u64) {
+        self.inner.upload_lag()
+    }
+
+    /// Uploads to the bucket now what it lacks (target `write`).
+    pub fn upload_now(&self) -> Result<()> {
+        self.inner.upload_once()
+    }
+
+    /// Targets `read` and `backend`: reads the bucket and the feeds now.
+    pub fn sync_replica(&self) {
+        self.inner.replica_sync_once(true)
+    }
+
+    /// Targets `read` and `backend`: writers, bucket and feed errors.
+    pub fn replica_status(&self) -> ReplicaStatus {
+        self.inner.replica_status()
+    }
+
+    /// Whether this store reads the bucket instead of a data directory.
+    pub fn is_replica(&self) -> bool {
+        matches!(self.inner.opts.remote, Some(Remote::Reader { .. }))
+    }
+
     /// Stops accepting writes, drains the writer, flushes and joins threads.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.writer_tx.lock().take();
         self.inner.flush_tx.lock().take();
         self.inner.compact_tx.lock().take();
+        self.inner.upload_tx.lock().take();
+        self.inner.replica_tx.lock().take();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         for t in threads {
             let _ = t.join();
         }
-        self.inner.flush()
+        if self.is_replica() {
+            return Ok(());
+        }
+        self.inner.flush()?;
+        if let Err(e) = self.inner.upload_once() {
+            tracing::warn!(error = %e, "upload at shutdown failed; the next start uploads it");
+        }
+        Ok(())
     }
 }
 
@@ -422,3 +529,6 @@ mod activity_tests;
 
 #[cfg(test)]
 mod open_tests;
+
+#[cfg(test)]
+mod replica_tests;

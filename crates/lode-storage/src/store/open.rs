@@ -8,7 +8,6 @@ use crate::format::chunk_file::{sync_dir, ChunkFile};
 use crate::format::manifest::Manifest;
 use crate::format::wal::{self, WalWriter};
 use crate::ingest::Limits;
-use crate::sources::BlockHandle;
 use lode_logql::LabelSet;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -42,6 +41,13 @@ impl Store {
         crate::format::check_version_file(&data)?;
         refuse_without_manifest(&data)?;
         let manifest = Manifest::load(&data)?;
+        let writer = matches!(opts.remote, Some(Remote::Writer { .. }));
+        let reader = matches!(opts.remote, Some(Remote::Reader { .. }));
+        let writer_id = if writer {
+            writer_id(&data)?
+        } else {
+            String::new()
+        };
         let inner = Arc::new(Inner {
             opts: opts.clone(),
             limits: RwLock::new(limits),
@@ -64,7 +70,19 @@ impl Store {
             _lock: lock,
             started_ns: opts.clock.now_ns(),
             last_compaction_ns: std::sync::atomic::AtomicI64::new(i64::MIN),
+            writer_id,
+            incarnation: random_hex(),
+            feed: writer.then(Default::default),
+            uploaded: AtomicU64::new(if writer { 0 } else { u64::MAX }),
+            upload_tx: Mutex::new(None),
+            upload_lock: Mutex::new(()),
+            upload_state: Default::default(),
+            replica: Default::default(),
+            replica_tx: Mutex::new(None),
         });
+        if reader {
+            return Store::start_replica(inner);
+        }
         let started = Instant::now();
         let mut live = std::collections::HashSet::new();
         let mut unreadable = Vec::new();
@@ -90,19 +108,7 @@ impl Store {
                 }
             };
             file.zstd_level = f.zstd_level;
-            let t = inner.tenant_or_create(&f.tenant);
-            let mut t = t.write();
-            let ids: Vec<u32> = file.streams.iter().map(|l| t.stream_id_stored(l)).collect();
-            t.share_labels(&mut file);
-            let file = Arc::new(file);
-            for (i, b) in file.blocks.iter().enumerate() {
-                let id = ids[b.stream as usize];
-                t.note_span(id, b.min_ts, b.max_ts);
-                let s = &mut t.streams[id as usize];
-                s.min_ts = s.min_ts.min(b.min_ts);
-                s.max_ts = s.max_ts.max(b.max_ts);
-                s.blocks.push(BlockHandle::File(file.clone(), i as u32));
-            }
+            inner.tenant_or_create(&f.tenant).write().attach_file(file);
         }
         if !unreadable.is_empty() {
             let mut m = inner.manifest.lock();
@@ -114,18 +120,30 @@ impl Store {
         let stats = {
             let _g = inner.apply_lock.lock();
             let now = opts.clock.now_ns();
-            wal::replay(&data.join("wal"), manifest.checkpoint, |rec| {
-                let streams = rec
-                    .streams
-                    .into_iter()
-                    .map(|s| (LabelSet::from_pairs(s.labels.iter().cloned()), s))
-                    .collect();
-                // The active set after a restart is what the WAL says was
-                // pushed when (records of older builds: as of now).
-                inner.apply(&rec.tenant, streams, rec.pushed_at.unwrap_or(now))?;
-                inner.applied_seq.store(rec.seq, Ordering::Release);
-                Ok(())
-            })?
+            let feed = inner.feed.as_ref();
+            wal::replay_located(
+                &data.join("wal"),
+                manifest.checkpoint,
+                |rec| {
+                    let streams = rec
+                        .streams
+                        .into_iter()
+                        .map(|s| (LabelSet::from_pairs(s.labels.iter().cloned()), s))
+                        .collect();
+                    // The active set after a restart is what the WAL says was
+                    // pushed when (records of older builds: as of now).
+                    inner.apply(&rec.tenant, streams, rec.pushed_at.unwrap_or(now))?;
+                    inner.applied_seq.store(rec.seq, Ordering::Release);
+                    Ok(())
+                },
+                |at, _| {
+                    // Records a local flush covers may still be missing from
+                    // the bucket: readers get them from the feed.
+                    if let Some(f) = feed {
+                        f.lock().push(at);
+                    }
+                },
+            )?
         };
         inner
             .counters
@@ -183,11 +201,97 @@ impl Store {
                 .spawn(move || c.compactor_loop(crx))
                 .map_err(io("spawning compactor"))?,
         );
+        if writer {
+            let (utx, urx) = mpsc::channel::<()>();
+            *inner.upload_tx.lock() = Some(utx);
+            let u = inner.clone();
+            threads.push(
+                thread::Builder::new()
+                    .name("lode-upload".into())
+                    .spawn(move || u.upload_loop(urx))
+                    .map_err(io("spawning uploader"))?,
+            );
+        }
         Ok(Store {
             inner,
             threads: Mutex::new(threads),
         })
     }
+
+    /// Targets `read` and `backend`: no WAL, flusher or compactor; one
+    /// thread follows the bucket and the writers' feeds.
+    fn start_replica(inner: Arc<Inner>) -> Result<Store> {
+        let (tx, rx) = mpsc::channel::<()>();
+        *inner.replica_tx.lock() = Some(tx);
+        let r = inner.clone();
+        let t = thread::Builder::new()
+            .name("lode-replica".into())
+            .spawn(move || r.replica_loop(rx))
+            .map_err(|e| StorageError::from_io("spawning replica", e))?;
+        Ok(Store {
+            inner,
+            threads: Mutex::new(vec![t]),
+        })
+    }
+}
+
+/// A writer's id: kept in `WRITER_ID` so that it names the same bucket
+/// prefix after every restart; made from the host name and a random part
+/// at the first start (two writers never share a prefix, even when one is
+/// a copy of the other's host).
+fn writer_id(data: &Path) -> Result<String> {
+    let p = data.join("WRITER_ID");
+    match fs::read_to_string(&p) {
+        Ok(s) if crate::layout::valid_writer_id(s.trim()) => return Ok(s.trim().to_string()),
+        Ok(s) => {
+            return Err(StorageError::Refused(format!(
+                "{} holds {:?}, not a writer id (letters, digits, '-', '_', '.')",
+                p.display(),
+                s.trim()
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(StorageError::from_io(
+                &format!("reading {}", p.display()),
+                e,
+            ))
+        }
+    }
+    let host: String = fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "lode".into())
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(63)
+        .collect();
+    let id = format!(
+        "{}-{}",
+        if host.is_empty() { "lode" } else { &host },
+        random_hex()
+    );
+    let tmp = data.join("WRITER_ID.tmp");
+    fs::write(&tmp, format!("{id}\n"))
+        .and_then(|_| fs::File::open(&tmp)?.sync_all())
+        .and_then(|_| fs::rename(&tmp, &p))
+        .map_err(|e| StorageError::from_io(&format!("writing {}", p.display()), e))?;
+    sync_dir(data)?;
+    Ok(id)
+}
+
+/// 16 hex digits that differ between processes and calls.
+fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
 }
 
 /// Takes the data directory's exclusive lock (released by the kernel when

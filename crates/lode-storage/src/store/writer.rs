@@ -172,6 +172,16 @@ impl Inner {
     ) -> Result<()> {
         let t = self.tenant_or_create(tenant);
         let mut t = t.write();
+        self.apply_to(&mut t, streams, pushed_at)
+    }
+
+    /// [`Inner::apply`] to a tenant whose lock the caller holds.
+    pub(super) fn apply_to(
+        &self,
+        t: &mut Tenant,
+        streams: Vec<(LabelSet, PushStream)>,
+        pushed_at: i64,
+    ) -> Result<()> {
         t.sweep_idle(pushed_at, self.opts.idle_ns(), self.opts.sweep_every_ns());
         for (labels, s) in streams {
             let id = t.stream_id(&labels);
@@ -193,7 +203,7 @@ impl Inner {
         }
         let budget = (self.opts.max_unflushed_bytes / 2) as u64;
         if self.head_raw.load(Ordering::Relaxed) > budget {
-            self.cut_largest_heads(&mut t, budget - budget / 4)?;
+            self.cut_largest_heads(t, budget - budget / 4)?;
         }
         Ok(())
     }
@@ -244,6 +254,8 @@ impl Inner {
         mut next_seq: u64,
     ) {
         let mut buf = Vec::with_capacity(1 << 20);
+        // Where each record of the batch starts in `buf` (the feed's index).
+        let mut starts: Vec<usize> = Vec::new();
         let mut poisoned = false;
         while let Ok(first) = rx.recv() {
             let mut batch = Vec::new();
@@ -273,7 +285,9 @@ impl Inner {
             buf.clear();
             let first_seq = next_seq;
             let pushed_at = self.opts.clock.now_ns();
+            starts.clear();
             for op in &batch {
+                starts.push(buf.len());
                 wal::encode_record(
                     &mut buf,
                     next_seq,
@@ -310,6 +324,7 @@ impl Inner {
                     }
                 }
             }
+            let (segment, base) = (wal.first_seq(), wal.len());
             let appended = if self.opts.inject_disk_full.load(Ordering::Relaxed) {
                 Err(StorageError::from_io(
                     "writing wal",
@@ -358,6 +373,18 @@ impl Inner {
                     results.push(self.apply(&op.tenant, streams, pushed_at));
                     self.applied_seq
                         .store(first_seq + i as u64, Ordering::Release);
+                }
+                if let Some(feed) = &self.feed {
+                    let mut feed = feed.lock();
+                    for (i, &at) in starts.iter().enumerate() {
+                        let end = starts.get(i + 1).copied().unwrap_or(buf.len());
+                        feed.push(wal::RecordAt {
+                            seq: first_seq + i as u64,
+                            segment,
+                            offset: base + at as u64,
+                            len: (end - at) as u32,
+                        });
+                    }
                 }
             }
             for (op, r) in batch.into_iter().zip(results) {
