@@ -66,6 +66,9 @@ python3 "$COMPAT/run.py" check --url "http://127.0.0.1:$PORT" --goldens "$COMPAT
   ${CASES:+--filter "$CASES"} --retries 0
 kill -TERM "$LODE_PID"; wait "$LODE_PID" || true; LODE_PID=
 
+step "scalable mode: writers and readers on a real S3 server (Garage from crates.io)"
+bash tests/scalable/run.sh
+
 step "web UI in headless Chromium (Playwright, playwright-core from npm)"
 bash tests/ui/run.sh
 

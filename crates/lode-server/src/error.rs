@@ -53,9 +53,9 @@ impl From<StorageError> for ApiError {
             | StorageError::QueryLimit(m) => ApiError::BadRequest(m),
             StorageError::RateLimited(m) => ApiError::TooManyRequests(m),
             StorageError::Logql(e) => e.into(),
-            e @ (StorageError::DiskFull(_) | StorageError::Unavailable(_)) => {
-                ApiError::Unavailable(e.to_string())
-            }
+            e @ (StorageError::DiskFull(_)
+            | StorageError::Unavailable(_)
+            | StorageError::Bucket(_)) => ApiError::Unavailable(e.to_string()),
             e => ApiError::Internal(e.to_string()),
         }
     }

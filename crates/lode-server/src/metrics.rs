@@ -45,6 +45,10 @@ pub struct Metrics {
     ruler: Family<CompactionLabel, Counter<u64, AtomicU64>>,
     ruler_gauges: Family<CompactionLabel, Gauge<i64>>,
     ruler_eval_seconds: Counter<f64, AtomicU64>,
+    /// Scalable mode: bucket requests and uploads (counters), and where
+    /// uploads and feeds stand (gauges).
+    scalable: Family<CompactionLabel, Counter<u64, AtomicU64>>,
+    scalable_gauges: Family<CompactionLabel, Gauge<i64>>,
     streams: Gauge<i64>,
     stored_streams: Gauge<i64>,
     disk_bytes: Gauge<i64>,
@@ -83,6 +87,8 @@ impl Metrics {
             ruler: Family::default(),
             ruler_gauges: Family::default(),
             ruler_eval_seconds: Counter::default(),
+            scalable: Family::default(),
+            scalable_gauges: Family::default(),
             streams: Gauge::default(),
             stored_streams: Gauge::default(),
             disk_bytes: Gauge::default(),
@@ -200,6 +206,16 @@ impl Metrics {
             m.chunk_files.clone(),
         );
         registry.register(
+            "lode_scalable",
+            "Scalable mode: bucket requests, request failures, bytes read and written, cache hits and misses; manifests uploaded and upload passes that failed",
+            m.scalable.clone(),
+        );
+        registry.register(
+            "lode_scalable_state",
+            "Scalable mode: cache bytes; writers: WAL records the bucket does not hold yet; readers: writers followed, failing feeds, whether the last bucket read failed",
+            m.scalable_gauges.clone(),
+        );
+        registry.register(
             "process_resident_memory_bytes",
             "Resident memory",
             m.rss.clone(),
@@ -239,6 +255,46 @@ impl Metrics {
         let cur = self.ruler_eval_seconds.get();
         if secs > cur {
             self.ruler_eval_seconds.inc_by(secs - cur);
+        }
+    }
+
+    fn sync_scalable(&self, store: &dyn LogStore, c: &lode_storage::store::StoreCounters) {
+        let Some(b) = store.bucket() else {
+            return;
+        };
+        let n = &b.counters;
+        for (what, v) in [
+            ("bucket_requests", n.requests.load(Ordering::Relaxed)),
+            ("bucket_failures", n.failures.load(Ordering::Relaxed)),
+            ("bucket_bytes_read", n.bytes_read.load(Ordering::Relaxed)),
+            ("bucket_bytes_written", n.bytes_written.load(Ordering::Relaxed)),
+            ("cache_hits", b.cache.hits.load(Ordering::Relaxed)),
+            ("cache_misses", b.cache.misses.load(Ordering::Relaxed)),
+            ("manifests_uploaded", c.uploads.load(Ordering::Relaxed)),
+            ("upload_failures", c.upload_failures.load(Ordering::Relaxed)),
+        ] {
+            let counter = self
+                .scalable
+                .get_or_create(&CompactionLabel { what: what.into() });
+            Self::sync_counter(&counter, v);
+        }
+        let st = store.scalable_status();
+        let mut gauges = vec![("cache_bytes", b.cache.bytes() as i64)];
+        if st.role == "writer" {
+            gauges.push((
+                "records_not_uploaded",
+                st.local_checkpoint.saturating_sub(st.uploaded_checkpoint) as i64,
+            ));
+        }
+        if let Some(r) = &st.replica {
+            gauges.push(("writers", r.writers.len() as i64));
+            gauges.push(("feed_errors", r.feed_errors.len() as i64));
+            gauges.push(("bucket_error", i64::from(!r.bucket_error.is_empty())));
+        }
+        for (what, v) in gauges {
+            self.scalable_gauges
+                .get_or_create(&CompactionLabel { what: what.into() })
+                .set(v);
         }
     }
 
@@ -290,6 +346,7 @@ impl Metrics {
                 .get_or_create(&CompactionLabel { what: what.into() });
             Self::sync_counter(&counter, v.load(Ordering::Relaxed));
         }
+        self.sync_scalable(store, c);
         let s = store.stats();
         self.streams.set(s.active_streams as i64);
         self.stored_streams.set(s.streams as i64);

@@ -11,8 +11,10 @@ use crate::query::{LogHit, LogQuery};
 use crate::samples::TenantSamples;
 use crate::sources::ScanStats;
 use crate::store::{
-    CompactorSchedule, PushCallback, Store, StoreCounters, StoreStats, TenantStatus,
+    CompactorSchedule, FeedPage, PushCallback, ScalableStatus, Store, StoreCounters, StoreStats,
+    TenantStatus,
 };
+use std::sync::Arc;
 use crate::subscribe::Subscribers;
 use lode_logql::ast::Matcher;
 use lode_logql::LabelSet;
@@ -87,6 +89,26 @@ pub trait LogStore: Send + Sync + 'static {
     fn counters(&self) -> &StoreCounters;
     /// Hooks told about every durable batch (live tail).
     fn subscribers(&self) -> &Subscribers;
+
+    /// Scalable mode, target `write`: acknowledged records after `after`
+    /// the bucket does not hold yet, for readers.
+    fn feed_page(&self, _after: u64, _max_bytes: usize) -> Result<FeedPage> {
+        Err(crate::StorageError::Unavailable(
+            "this store serves no feed".into(),
+        ))
+    }
+    /// The writer id and incarnation a feed answers with.
+    fn writer_identity(&self) -> (String, String) {
+        (String::new(), String::new())
+    }
+    /// This store's part in scalable mode and how it stands.
+    fn scalable_status(&self) -> ScalableStatus {
+        ScalableStatus::default()
+    }
+    /// The bucket of scalable mode, if any (its counters for `/metrics`).
+    fn bucket(&self) -> Option<Arc<lode_bucket::Bucket>> {
+        None
+    }
 }
 
 impl LogStore for Store {
@@ -189,5 +211,18 @@ impl LogStore for Store {
     }
     fn subscribers(&self) -> &Subscribers {
         Store::subscribers(self)
+    }
+    fn feed_page(&self, after: u64, max_bytes: usize) -> Result<FeedPage> {
+        Store::feed_page(self, after, max_bytes)
+    }
+    fn writer_identity(&self) -> (String, String) {
+        let (id, inc) = Store::writer_identity(self);
+        (id.to_string(), inc.to_string())
+    }
+    fn scalable_status(&self) -> ScalableStatus {
+        Store::scalable_status(self)
+    }
+    fn bucket(&self) -> Option<Arc<lode_bucket::Bucket>> {
+        Store::bucket(self).cloned()
     }
 }

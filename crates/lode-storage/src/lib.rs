@@ -37,4 +37,7 @@ pub use error::{Result, StorageError};
 pub use ingest::Limits;
 pub use query::{Direction, LogHit, LogQuery};
 pub use sources::ScanStats;
-pub use store::{Store, StoreOptions, StoreStats};
+pub use store::{
+    FeedPage, FeedReply, FeedSource, Remote, ScalableStatus, Store, StoreOptions, StoreStats,
+};
+pub use lode_bucket::{Bucket, BucketConfig, BucketError};

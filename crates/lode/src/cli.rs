@@ -19,8 +19,8 @@ Flags (Lode's spelling first, then Loki's; an environment variable where one exi
                                                                   -config.expand-env=true                     default: false
   --print-config-stderr         print the effective config at start
                                                                   -print-config-stderr                        default: false
-  --target all                  components to run: Lode runs all of them in one process
-                                                                  -target=all                                 default: all
+  --target T                    all (one process) or, with a bucket, write | read | backend
+                                                                  -target=T                                   default: all
   --check-config FILE           validate a config file and exit (0 valid, 1 invalid)
   --help, -h                    this text
   --version                     version and the Loki API version Lode answers as
@@ -48,6 +48,7 @@ pub struct Options {
     pub log_level: Option<String>,
     pub expand_env: bool,
     pub print_config: bool,
+    pub target: Option<String>,
 }
 
 fn parse_bool(flag: &str, v: &str) -> Result<bool, String> {
@@ -109,11 +110,12 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Op
             "--print-config-stderr" | "-print-config-stderr" => o.print_config = boolean(&inline)?,
             "--target" | "-target" => {
                 let v = value()?;
-                if v != "all" {
+                if !["all", "write", "read", "backend"].contains(&v.as_str()) {
                     return Err(format!(
-                        "{flag}={v}: Lode runs every component (push, query, compactor) in one process; only target \"all\" exists"
+                        "{flag}={v}: the targets are all (one process, the default), write, read and backend (scalable mode, docs/deploy.md)"
                     ));
                 }
+                o.target = Some(v);
             }
             "--check-config" | "-check-config" => o.command = Command::CheckConfig(value()?),
             "--help" | "-help" | "-h" => o.command = Command::Help,
@@ -173,8 +175,12 @@ mod tests {
         )
         .unwrap();
         assert!(o.expand_env, "the last one wins");
-        let e = parse(&args(&["-target=read"]), |_| None).unwrap_err();
-        assert!(e.contains("only target \"all\""), "{e}");
+        assert_eq!(
+            parse(&args(&["-target=read"]), |_| None).unwrap().target.as_deref(),
+            Some("read")
+        );
+        let e = parse(&args(&["-target=querier"]), |_| None).unwrap_err();
+        assert!(e.contains("write, read and backend"), "{e}");
         let e = parse(&args(&["-config.expand-env=maybe"]), |_| None).unwrap_err();
         assert!(e.contains("-config.expand-env"), "{e}");
         let e = parse(&args(&["-server.http-listen-port=http"]), |_| None).unwrap_err();

@@ -106,6 +106,10 @@ fn load(opts: &Options) -> Result<Config, String> {
     if let Some(dir) = &opts.data_dir {
         config.storage.data_dir = dir.into();
     }
+    if let Some(t) = &opts.target {
+        config.target = lode_server::config::scalable::Target::parse(t)
+            .ok_or_else(|| format!("-target={t}: not a target"))?;
+    }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }

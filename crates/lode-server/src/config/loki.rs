@@ -167,6 +167,9 @@ pub struct LokiSettings {
     /// `common.path_prefix`: the data directory when `storage.data_dir` is
     /// not given.
     pub path_prefix: Option<String>,
+    /// `common.storage.s3` / `storage_config.aws`: the bucket of scalable
+    /// mode (and of a single binary that keeps a copy there).
+    pub s3: Option<super::scalable::S3Config>,
 }
 
 fn ignored(path: &str) -> bool {
@@ -183,20 +186,13 @@ pub fn take_loki_settings(root: &mut Value) -> Result<LokiSettings, ConfigError>
     let Value::Mapping(top) = root else {
         return Ok(found);
     };
-    if let Some(t) = top.shift_remove("target") {
-        // Loki's targets; only the single binary is Lode's (for now).
-        match t.as_str() {
-            Some("all") => {}
-            other => {
-                return Err(ConfigError::Invalid {
-                    key: "target",
-                    msg: format!(
-                        "{} is not a target of this build (only `all`, the single binary)",
-                        other.unwrap_or("a non-string value")
-                    ),
-                })
-            }
-        }
+    found.s3 = super::scalable::take_s3(top)?;
+    // Used, so not named among the ignored keys.
+    if let Some(Value::Mapping(st)) = top.get_mut("common").and_then(|c| c.get_mut("storage")) {
+        st.shift_remove("s3");
+    }
+    if let Some(Value::Mapping(sc)) = top.get_mut("storage_config") {
+        sc.shift_remove("aws");
     }
     strip(top, "", &mut found.ignored);
     if let Some(Value::Mapping(common)) = top.get_mut("common") {
@@ -260,7 +256,7 @@ mod tests {
         assert_eq!(s.path_prefix.as_deref(), Some("/loki"));
         assert_eq!(
             v,
-            yaml("server:\n  http_listen_port: 3100\nlimits_config:\n  max_query_length: 12h\n")
+            yaml("target: all\nserver:\n  http_listen_port: 3100\nlimits_config:\n  max_query_length: 12h\n")
         );
     }
 
@@ -272,10 +268,19 @@ mod tests {
         let s = take_loki_settings(&mut v).unwrap();
         assert!(s.ignored.is_empty());
         assert_eq!(v.as_mapping().unwrap().len(), 3);
-        let mut v = yaml("target: read\n");
-        assert!(take_loki_settings(&mut v)
-            .unwrap_err()
-            .to_string()
-            .contains("target"));
+    }
+
+    #[test]
+    fn s3_keys_are_read_with_storage_config_winning_key_by_key() {
+        let mut v = yaml(
+            "common:\n  storage:\n    s3:\n      endpoint: garage:3900\n      bucketnames: logs\n      region: garage\n      s3forcepathstyle: true\n    filesystem:\n      chunks_directory: /x\nstorage_config:\n  aws:\n    bucketnames: other\n    insecure: true\n",
+        );
+        let s = take_loki_settings(&mut v).unwrap();
+        let s3 = s.s3.unwrap();
+        assert_eq!(s3.endpoint, "garage:3900");
+        assert_eq!(s3.bucketnames, "other");
+        assert_eq!(s3.region, "garage");
+        assert!(s3.s3forcepathstyle && s3.insecure);
+        assert_eq!(s.ignored, ["storage_config", "common.storage"]);
     }
 }

@@ -5,6 +5,7 @@
 mod expand_env;
 mod loki;
 pub mod ruler;
+pub mod scalable;
 
 pub use expand_env::expand_env;
 pub use loki::{take_loki_settings, LokiSettings};
@@ -113,6 +114,8 @@ pub struct Config {
     /// What reading the file as a Loki config found (not a key).
     #[serde(skip)]
     pub loki: LokiSettings,
+    /// Loki's `target`: which components this process runs.
+    pub target: scalable::Target,
     pub auth_enabled: bool,
     pub server: ServerConfig,
     pub storage: StorageConfig,
@@ -123,6 +126,8 @@ pub struct Config {
     pub querier: QuerierConfig,
     pub distributor: DistributorConfig,
     pub ruler: ruler::RulerConfig,
+    /// Lode's keys for the `write`, `read` and `backend` targets.
+    pub scalable: scalable::ScalableConfig,
 }
 
 /// Push-side settings that Loki does not have under these names.
@@ -662,6 +667,29 @@ impl Config {
         }
         if s.data_dir.as_os_str().is_empty() {
             return bad("storage.data_dir", "must not be empty");
+        }
+        let bucket = self.loki.s3.as_ref().map(|s| s.to_bucket(Duration::ZERO));
+        if self.target != scalable::Target::All && bucket.as_ref().is_none_or(|b| b.bucket.is_empty()) {
+            return bad(
+                "target",
+                "targets write, read and backend share a bucket: set common.storage.s3.bucketnames (and endpoint, credentials)",
+            );
+        }
+        if matches!(self.target, scalable::Target::Read | scalable::Target::Backend)
+            && self.scalable.writers.is_empty()
+        {
+            return bad(
+                "scalable.writers",
+                "targets read and backend need the writers' addresses (a headless Service URL such as http://lode-write-headless:3100, or a list)",
+            );
+        }
+        for w in &self.scalable.writers {
+            if !(w.starts_with("http://") || w.starts_with("https://")) {
+                return bad("scalable.writers", "each writer is an http:// URL");
+            }
+        }
+        if self.scalable.poll_interval.0 < Duration::from_millis(50) {
+            return bad("scalable.poll_interval", "must be at least 50ms");
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.server.log_level.as_str()) {
             return bad(

@@ -3,6 +3,7 @@
 pub mod delete;
 pub mod detected;
 pub mod drilldown;
+pub mod feed;
 pub mod meta;
 pub mod ops;
 pub mod otlp;

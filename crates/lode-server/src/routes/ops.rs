@@ -15,11 +15,32 @@ use std::sync::atomic::Ordering;
 pub const LOKI_VERSION: &str = "3.7.6";
 
 pub async fn ready(State(state): State<SharedState>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    if !state.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response();
     }
+    // A reader is ready once it has read the bucket; it then keeps
+    // answering from what it holds while the bucket or a writer is away,
+    // and says so here (a writer keeps taking pushes into its WAL).
+    let s = state.store.scalable_status();
+    if let Some(r) = &s.replica {
+        if !r.synced {
+            let why = if r.bucket_error.is_empty() {
+                "not ready: the bucket has not been read yet\n".to_string()
+            } else {
+                format!("not ready: the bucket cannot be read: {}\n", r.bucket_error)
+            };
+            return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+        }
+        let mut notes = String::new();
+        if !r.bucket_error.is_empty() {
+            notes.push_str(&format!("bucket unreachable (answers use what was read before): {}\n", r.bucket_error));
+        }
+        for (url, e) in &r.feed_errors {
+            notes.push_str(&format!("writer {url} unreachable (its newest entries are missing): {e}\n"));
+        }
+        return (StatusCode::OK, format!("ready\n{notes}")).into_response();
+    }
+    (StatusCode::OK, "ready\n").into_response()
 }
 
 pub async fn metrics(State(state): State<SharedState>) -> Response {

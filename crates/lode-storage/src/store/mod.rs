@@ -210,6 +210,20 @@ pub struct StoreStats {
     pub unflushed_bytes: u64,
 }
 
+/// A store's part in scalable mode and how it stands.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ScalableStatus {
+    /// "" (no bucket), "writer" or "reader".
+    pub role: &'static str,
+    /// Writers: their id, the local manifest's checkpoint and the part of
+    /// it the bucket holds.
+    pub writer_id: String,
+    pub local_checkpoint: u64,
+    pub uploaded_checkpoint: u64,
+    /// Readers: writers, bucket and feed errors.
+    pub replica: Option<ReplicaStatus>,
+}
+
 /// Refusals listed in one push's error answer.
 const MAX_RETURNED_ERRORS: usize = 10;
 
@@ -471,6 +485,37 @@ impl Store {
     /// Targets `read` and `backend`: writers, bucket and feed errors.
     pub fn replica_status(&self) -> ReplicaStatus {
         self.inner.replica_status()
+    }
+
+    /// The bucket of scalable mode, if any.
+    pub fn bucket(&self) -> Option<&Arc<lode_bucket::Bucket>> {
+        match &self.inner.opts.remote {
+            Some(Remote::Writer { bucket }) | Some(Remote::Reader { bucket, .. }) => Some(bucket),
+            None => None,
+        }
+    }
+
+    /// This store's part in scalable mode and how it stands (`/ready`,
+    /// `/metrics`, the status page).
+    pub fn scalable_status(&self) -> ScalableStatus {
+        match &self.inner.opts.remote {
+            None => ScalableStatus::default(),
+            Some(Remote::Writer { .. }) => {
+                let (local, up) = self.upload_lag();
+                ScalableStatus {
+                    role: "writer",
+                    writer_id: self.inner.writer_id.clone(),
+                    local_checkpoint: local,
+                    uploaded_checkpoint: up,
+                    replica: None,
+                }
+            }
+            Some(Remote::Reader { .. }) => ScalableStatus {
+                role: "reader",
+                replica: Some(self.replica_status()),
+                ..Default::default()
+            },
+        }
     }
 
     /// Whether this store reads the bucket instead of a data directory.

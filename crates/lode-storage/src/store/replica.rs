@@ -403,6 +403,8 @@ impl Inner {
                 drop(st);
                 for rec in fresh {
                     let streams = keyed(rec.streams);
+                    // Live tails on a reader hear what its writers took.
+                    self.subscribers.notify(&rec.tenant, &streams);
                     let pushed_at = rec.pushed_at.unwrap_or_else(|| self.opts.clock.now_ns());
                     self.apply(&rec.tenant, streams, pushed_at)?;
                 }
