@@ -236,7 +236,10 @@ fn start_up_errors_name_their_subject() {
         "{err}"
     );
     let (_, err) = run_failing(lode(dir.path(), &["-target=querier"]));
-    assert!(err.contains("only target \"all\""), "{err}");
+    assert!(err.contains("write, read and backend"), "{err}");
+    // A scalable target without a bucket says what is missing.
+    let (_, err) = run_failing(lode(dir.path(), &["-target=read"]));
+    assert!(err.contains("common.storage.s3.bucketnames"), "{err}");
 
     // A second server on a data directory in use is refused, naming it;
     // the first keeps serving.

@@ -49,16 +49,17 @@ fn expand(url: &str) -> Vec<String> {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
         None => (rest, ""),
     };
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         authority.to_string()
     } else {
         format!("{authority}:{}", if scheme == "https" { 443 } else { 80 })
     };
     match with_port.to_socket_addrs() {
         Ok(addrs) => {
-            let mut out: Vec<String> = addrs
-                .map(|a| format!("{scheme}://{a}{path}"))
-                .collect();
+            let mut out: Vec<String> = addrs.map(|a| format!("{scheme}://{a}{path}")).collect();
             out.sort();
             out.dedup();
             if out.is_empty() {

@@ -154,7 +154,9 @@ pub fn router(state: SharedState) -> Router {
 }
 
 /// The store's part in scalable mode, from the target and the bucket keys.
-fn remote(config: &Config) -> Result<Option<lode_storage::Remote>, Box<dyn std::error::Error + Send + Sync>> {
+fn remote(
+    config: &Config,
+) -> Result<Option<lode_storage::Remote>, Box<dyn std::error::Error + Send + Sync>> {
     use config::scalable::Target;
     let Some(s3) = &config.loki.s3 else {
         return Ok(None);
@@ -164,7 +166,11 @@ fn remote(config: &Config) -> Result<Option<lode_storage::Remote>, Box<dyn std::
         &s3.to_bucket(sc.request_timeout.0),
         usize::try_from(sc.cache_size.0).unwrap_or(usize::MAX),
     )?);
-    tracing::info!(bucket = bucket.name(), target = config.target.name(), "scalable mode");
+    tracing::info!(
+        bucket = bucket.name(),
+        target = config.target.name(),
+        "scalable mode"
+    );
     Ok(Some(match config.target {
         Target::All | Target::Write => lode_storage::Remote::Writer { bucket },
         Target::Read | Target::Backend => lode_storage::Remote::Reader {

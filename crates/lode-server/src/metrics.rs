@@ -267,7 +267,10 @@ impl Metrics {
             ("bucket_requests", n.requests.load(Ordering::Relaxed)),
             ("bucket_failures", n.failures.load(Ordering::Relaxed)),
             ("bucket_bytes_read", n.bytes_read.load(Ordering::Relaxed)),
-            ("bucket_bytes_written", n.bytes_written.load(Ordering::Relaxed)),
+            (
+                "bucket_bytes_written",
+                n.bytes_written.load(Ordering::Relaxed),
+            ),
             ("cache_hits", b.cache.hits.load(Ordering::Relaxed)),
             ("cache_misses", b.cache.misses.load(Ordering::Relaxed)),
             ("manifests_uploaded", c.uploads.load(Ordering::Relaxed)),

@@ -335,3 +335,48 @@ async fn storage_errors_map_to_one_status_on_every_endpoint() {
         assert!(t.contains(text), "push: {t}");
     }
 }
+
+#[tokio::test]
+async fn each_target_serves_its_endpoints_only() {
+    let s3 = "common:\n  storage:\n    s3:\n      bucketnames: lode\n      endpoint: 127.0.0.1:1\n";
+    let d = tempfile::tempdir().unwrap();
+    let read = state(
+        &format!("target: read\n{s3}scalable:\n  writers: [http://127.0.0.1:2]\n"),
+        d.path(),
+    );
+    let push = || {
+        Request::post("/loki/api/v1/push")
+            .header("Content-Type", "application/json")
+            .body(Body::from(r#"{"streams":[]}"#))
+            .unwrap()
+    };
+    assert_eq!(call(&read, push()).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&read, get("/lode/internal/v1/feed?after=0")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&read, get("/loki/api/v1/labels")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&read, get("/loki/api/v1/delete")).await.0,
+        StatusCode::NOT_FOUND,
+        "deletes need one data directory (target all)"
+    );
+    drop(read);
+    let d = tempfile::tempdir().unwrap();
+    let write = state(&format!("target: write\n{s3}"), d.path());
+    assert_eq!(call(&write, push()).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&write, get("/loki/api/v1/labels")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&write, get("/loki/api/v1/rules")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // A store without a bucket keeps no feed: 503, never records it lacks.
+    let (s, t) = call(&write, get("/lode/internal/v1/feed?after=0")).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{t}");
+}

@@ -14,12 +14,12 @@ use crate::store::{
     CompactorSchedule, FeedPage, PushCallback, ScalableStatus, Store, StoreCounters, StoreStats,
     TenantStatus,
 };
-use std::sync::Arc;
 use crate::subscribe::Subscribers;
 use lode_logql::ast::Matcher;
 use lode_logql::LabelSet;
 use lode_proto::PushStream;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Every operation the HTTP layer performs on stored logs.
 pub trait LogStore: Send + Sync + 'static {

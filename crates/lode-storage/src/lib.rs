@@ -35,9 +35,9 @@ pub mod visibility;
 pub use api::LogStore;
 pub use error::{Result, StorageError};
 pub use ingest::Limits;
+pub use lode_bucket::{Bucket, BucketConfig, BucketError};
 pub use query::{Direction, LogHit, LogQuery};
 pub use sources::ScanStats;
 pub use store::{
     FeedPage, FeedReply, FeedSource, Remote, ScalableStatus, Store, StoreOptions, StoreStats,
 };
-pub use lode_bucket::{Bucket, BucketConfig, BucketError};

@@ -176,7 +176,10 @@ mod tests {
         .unwrap();
         assert!(o.expand_env, "the last one wins");
         assert_eq!(
-            parse(&args(&["-target=read"]), |_| None).unwrap().target.as_deref(),
+            parse(&args(&["-target=read"]), |_| None)
+                .unwrap()
+                .target
+                .as_deref(),
             Some("read")
         );
         let e = parse(&args(&["-target=querier"]), |_| None).unwrap_err();

@@ -669,14 +669,18 @@ impl Config {
             return bad("storage.data_dir", "must not be empty");
         }
         let bucket = self.loki.s3.as_ref().map(|s| s.to_bucket(Duration::ZERO));
-        if self.target != scalable::Target::All && bucket.as_ref().is_none_or(|b| b.bucket.is_empty()) {
+        if self.target != scalable::Target::All
+            && bucket.as_ref().is_none_or(|b| b.bucket.is_empty())
+        {
             return bad(
                 "target",
                 "targets write, read and backend share a bucket: set common.storage.s3.bucketnames (and endpoint, credentials)",
             );
         }
-        if matches!(self.target, scalable::Target::Read | scalable::Target::Backend)
-            && self.scalable.writers.is_empty()
+        if matches!(
+            self.target,
+            scalable::Target::Read | scalable::Target::Backend
+        ) && self.scalable.writers.is_empty()
         {
             return bad(
                 "scalable.writers",

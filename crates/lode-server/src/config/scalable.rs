@@ -169,3 +169,43 @@ impl Default for ScalableConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const S3: &str = "common:\n  storage:\n    s3:\n      bucketnames: logs,spare\n      endpoint: garage:3900\n";
+
+    #[test]
+    fn scalable_targets_need_a_bucket_and_readers_their_writers() {
+        let e = Config::from_yaml("target: write\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bucketnames"), "{e}");
+        let e = Config::from_yaml(&format!("target: read\n{S3}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scalable.writers"), "{e}");
+        let e = Config::from_yaml(&format!(
+            "target: read\n{S3}scalable:\n  writers: [lode-write:3100]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http://"), "{e}");
+        let e = Config::from_yaml("target: querier\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("target"), "{e}");
+        let c = Config::from_yaml(&format!(
+            "target: backend\n{S3}scalable:\n  writers: [http://lode-write:3100]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.target, super::Target::Backend);
+        let b = c.loki.s3.unwrap().to_bucket(std::time::Duration::ZERO);
+        assert_eq!(b.bucket, "logs", "the first of Loki's bucket list");
+        assert!(
+            Config::from_yaml("target: all\n").is_ok(),
+            "all needs no bucket"
+        );
+    }
+}

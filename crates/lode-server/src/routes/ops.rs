@@ -33,10 +33,15 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
         }
         let mut notes = String::new();
         if !r.bucket_error.is_empty() {
-            notes.push_str(&format!("bucket unreachable (answers use what was read before): {}\n", r.bucket_error));
+            notes.push_str(&format!(
+                "bucket unreachable (answers use what was read before): {}\n",
+                r.bucket_error
+            ));
         }
         for (url, e) in &r.feed_errors {
-            notes.push_str(&format!("writer {url} unreachable (its newest entries are missing): {e}\n"));
+            notes.push_str(&format!(
+                "writer {url} unreachable (its newest entries are missing): {e}\n"
+            ));
         }
         return (StatusCode::OK, format!("ready\n{notes}")).into_response();
     }
