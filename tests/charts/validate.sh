@@ -171,5 +171,20 @@ if [[ ! -x "$LODE_BIN" ]]; then
 fi
 "$LODE_BIN" --check-config "$WORK/lode-config.yaml"
 
+step "scalable mode: helm template --set deploymentMode=SimpleScalable, kubernetes-validate, wiring, each component's config"
+"$HELM" template "$RELEASE" charts/lode -n "$NAMESPACE" --kube-version "$KUBE_VERSION" \
+  -f "$WORK/fleet-values.json" --set deploymentMode=SimpleScalable >"$WORK/chart-scalable.yaml"
+"$PY" - "$WORK/chart-scalable.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+yaml.safe_dump_all(docs, open(sys.argv[1] + ".clean", "w"), sort_keys=False)
+PY
+"$VENV/kubernetes-validate" -k "$KUBE_VERSION" --strict --quiet "$WORK/chart-scalable.yaml.clean"
+mkdir -p "$WORK/scalable"
+"$PY" "$SCRIPT_DIR/scalable_check.py" "$WORK/chart-scalable.yaml.clean" "$WORK/scalable"
+for comp in write read backend; do
+  "$LODE_BIN" --check-config "$WORK/scalable/$comp.yaml"
+done
+
 STEP=""
 log "all chart validation steps passed"

@@ -49,6 +49,26 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- toYaml $cfg -}}
 {{- end -}}
 
+{{/* A scalable component's config: the chart's config plus its target,
+the bucket (credentials come from the Secret's environment variables) and,
+for readers, the writers' headless Service. */}}
+{{- define "lode.scalableConfig" -}}
+{{- $root := .root -}}
+{{- $cfg := fromYaml (include "lode.config" $root) -}}
+{{- $_ := set $cfg "target" .target -}}
+{{- $o := $root.Values.objectStorage -}}
+{{- $s3 := dict "endpoint" $o.endpoint "bucketnames" $o.bucket "region" $o.region "s3forcepathstyle" $o.forcePathStyle "insecure" $o.insecure -}}
+{{- $_ := set $cfg "common" (dict "storage" (dict "s3" $s3)) -}}
+{{- if ne .target "write" -}}
+{{- $writers := printf "http://%s-write-headless.%s.svc.cluster.local:%v" (include "lode.fullname" $root) $root.Release.Namespace (include "lode.port" $root) -}}
+{{- $_ := set $cfg "scalable" (dict "writers" (list $writers) "cache_size" $root.Values.read.cacheSize) -}}
+{{- end -}}
+{{- if ne .target "backend" -}}
+{{- $_ := unset $cfg "ruler" -}}
+{{- end -}}
+{{- toYaml $cfg -}}
+{{- end -}}
+
 {{- define "lode.port" -}}
 {{- $server := .Values.config.server | default dict -}}
 {{- get $server "http_listen_port" | default 3100 -}}

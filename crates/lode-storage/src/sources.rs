@@ -142,6 +142,28 @@ pub(crate) struct StreamSources {
     pub sources: Vec<(Source, i64, i64)>,
 }
 
+/// Fetches the remote blocks among `srcs` (a query's next reads) from the
+/// bucket at once, several requests in flight per object; local files and
+/// memory need nothing.
+pub(crate) fn prefetch<'a>(srcs: impl Iterator<Item = &'a Source>) {
+    let mut by_file: Vec<(&Arc<ChunkFile>, Vec<u32>)> = Vec::new();
+    for s in srcs {
+        let Source::Block(BlockHandle::File(f, i)) = s else {
+            continue;
+        };
+        if !f.is_remote() {
+            continue;
+        }
+        match by_file.iter_mut().find(|(g, _)| Arc::ptr_eq(g, f)) {
+            Some((_, v)) => v.push(*i),
+            None => by_file.push((f, vec![*i])),
+        }
+    }
+    for (f, blocks) in by_file {
+        f.prefetch(&blocks);
+    }
+}
+
 /// Decoded entries of a source, uniformly accessible.
 pub(crate) enum Decoded {
     Block(DecodedBlock),

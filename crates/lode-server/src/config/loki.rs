@@ -188,11 +188,19 @@ pub fn take_loki_settings(root: &mut Value) -> Result<LokiSettings, ConfigError>
     };
     found.s3 = super::scalable::take_s3(top)?;
     // Used, so not named among the ignored keys.
-    if let Some(Value::Mapping(st)) = top.get_mut("common").and_then(|c| c.get_mut("storage")) {
-        st.shift_remove("s3");
+    if let Some(Value::Mapping(common)) = top.get_mut("common") {
+        if let Some(Value::Mapping(st)) = common.get_mut("storage") {
+            st.shift_remove("s3");
+            if st.is_empty() {
+                common.shift_remove("storage");
+            }
+        }
     }
     if let Some(Value::Mapping(sc)) = top.get_mut("storage_config") {
         sc.shift_remove("aws");
+        if sc.is_empty() {
+            top.shift_remove("storage_config");
+        }
     }
     strip(top, "", &mut found.ignored);
     if let Some(Value::Mapping(common)) = top.get_mut("common") {
