@@ -1,6 +1,6 @@
 """A single-node Garage (https://garagehq.deuxfleurs.fr) on loopback for the
 scalable-mode tests: one bucket and one key, in a temporary directory."""
-import os, re, secrets, signal, socket, subprocess, time, urllib.request
+import datetime, hashlib, hmac, os, re, secrets, signal, socket, subprocess, time, urllib.request
 
 
 def free_port():
@@ -87,6 +87,34 @@ admin_token = "{secrets.token_hex(16)}"
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait()
+
+    def s3_request(self, method, key, body=b"", headers=None):
+        """A raw S3 request (AWS Signature V4, path style): to check what the
+        server itself does, apart from Lode's client."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        host = f"127.0.0.1:{self.s3_port}"
+        path = f"/{self.bucket}/{key}"
+        payload = hashlib.sha256(body).hexdigest()
+        hdrs = {"host": host, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
+        hdrs.update({k.lower(): v for k, v in (headers or {}).items()})
+        names = sorted(hdrs)
+        canonical = "\n".join([method, path, "", *(f"{n}:{hdrs[n]}" for n in names), "", ";".join(names), payload])
+        scope = f"{day}/garage/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+        k = ("AWS4" + self.secret).encode()
+        for part in (day, "garage", "s3", "aws4_request"):
+            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+        sig = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+        hdrs["authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.key_id}/{scope}, "
+                                 f"SignedHeaders={';'.join(names)}, Signature={sig}")
+        req = urllib.request.Request(f"http://{host}{path}", data=body or None, method=method,
+                                     headers={k: v for k, v in hdrs.items() if k != "host"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
 
     def s3_yaml(self):
         return f"""common:

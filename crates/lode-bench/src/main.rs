@@ -102,7 +102,7 @@ fn main() {
     }
 }
 
-const USAGE: &str = "usage: lode-bench load --url URL [--lines N] [--connections N] [--batch-bytes N] [--seed N] \
+const USAGE: &str = "usage: lode-bench load --url URL [--query-url READER_URL [--query-pid PID]] [--lines N] [--connections N] [--batch-bytes N] [--seed N] \
 [--streams N] [--pid N] [--data-dir DIR] [--tenant T] [--warm N] [--label NAME] [--no-flush] [--no-memory]\n       \
 lode-bench month --lode PATH --data-dir DIR [--port N] [--days N] [--streams N] [--lines N] [--day-secs S] [--idle-secs S]\n       \
 lode-bench gen [--lines N] [--seed N]\n       lode-bench pipeline [--bytes 1G] [--query Q]...";
@@ -353,6 +353,21 @@ fn load(a: &Args) -> Result<(), String> {
     r.peak_rss = Some(peak.load(Ordering::Relaxed).max(hwm.unwrap_or(0))).filter(|p| *p > 0);
     r.disk = data_dir.as_deref().map(procfs::dir_bytes);
 
+    // Scalable mode: queries go to a reader, once the writer's bucket holds
+    // everything pushed (and the reader had time to read its manifest).
+    let (target, pid) = match a.get("query-url") {
+        Some(q) => {
+            let qt = http::Target::parse(q)?;
+            rt.block_on(wait_uploaded(&target));
+            let qpid = match a.get("query-pid") {
+                Some(p) => Some(p.parse::<u32>().map_err(|_| "--query-pid: not a number")?),
+                None => procfs::pid_listening_on(qt.port),
+            };
+            r.label = format!("{} (queries on {q})", r.label);
+            (qt, qpid)
+        }
+        None => (target, pid),
+    };
     eprintln!("running the query mix ({warm} warm runs each)...");
     let mix = queries::mix(&ds, end_ns + 60 * 1_000_000_000);
     let q0 = pid.and_then(procfs::cpu_seconds);
@@ -373,6 +388,28 @@ fn load(a: &Args) -> Result<(), String> {
     }
     println!("{}", r.markdown());
     Ok(())
+}
+
+/// Waits until a scalable-mode writer's bucket holds every record it took
+/// (`lode_scalable_state{what="records_not_uploaded"} 0`), then for a
+/// reader's next manifest read.
+async fn wait_uploaded(writer: &http::Target) {
+    let mut conn = http::Conn::new(writer.clone());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        if let Ok(r) = conn.request("GET", "/metrics", &[], b"").await {
+            let text = String::from_utf8_lossy(&r.body);
+            if text
+                .lines()
+                .any(|l| l.starts_with("lode_scalable_state{what=\"records_not_uploaded\"} 0"))
+            {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("the writer's uploads did not catch up within 300 s; querying anyway");
 }
 
 /// Runs each memory-check query alone, with the server's peak RSS reset

@@ -77,6 +77,11 @@ impl RangeCache {
         }
     }
 
+    /// The bound, in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
         self.state.lock().bytes

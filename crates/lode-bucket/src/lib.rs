@@ -40,6 +40,29 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// Ranges at most this far apart are fetched as one request (the gap is
+/// read and dropped), up to `MAX_RUN` bytes a request.
+const RUN_GAP: u64 = 256 << 10;
+const MAX_RUN: u64 = 8 << 20;
+
+/// Sorted ranges grouped into runs: ((start, end), the ranges in it).
+type Run = ((u64, u64), Vec<(u64, u64)>);
+
+fn coalesce(sorted: &[(u64, u64)]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for &(o, l) in sorted {
+        let end = o.saturating_add(l);
+        match runs.last_mut() {
+            Some(((s, e), parts)) if o <= e.saturating_add(RUN_GAP) && end - *s <= MAX_RUN => {
+                *e = (*e).max(end);
+                parts.push((o, l));
+            }
+            _ => runs.push(((o, end), vec![(o, l)])),
+        }
+    }
+    runs
+}
+
 /// Parts of an upload sent at once, and their size.
 const UPLOAD_PART: usize = 8 << 20;
 const UPLOAD_CONCURRENCY: usize = 4;
@@ -206,10 +229,11 @@ impl Bucket {
         Ok(b)
     }
 
-    /// Fetches the ranges not cached yet, several at once, into the cache
-    /// (a query about to read many blocks of one object).
+    /// Fetches the ranges not cached yet into the cache (a query about to
+    /// read many blocks of one object): ranges close together are fetched
+    /// as one request and split, and up to 8 requests are in flight.
     pub fn prefetch(&self, key: &Arc<str>, ranges: &[(u64, u64)]) -> Result<()> {
-        let missing: Vec<(u64, u64)> = ranges
+        let mut missing: Vec<(u64, u64)> = ranges
             .iter()
             .copied()
             .filter(|&(o, l)| self.cache.get(&(key.clone(), o, l)).is_none())
@@ -217,24 +241,32 @@ impl Bucket {
         if missing.is_empty() {
             return Ok(());
         }
+        missing.sort_unstable();
+        missing.dedup();
+        let runs = coalesce(&missing);
         let store = self.store.clone();
         let path = ObjectPath::from(key.as_ref());
-        let rs = missing.clone();
+        let spans: Vec<(u64, u64)> = runs.iter().map(|r| r.0).collect();
         let got: Vec<Bytes> = self.run(key, async move {
-            let futs = rs.into_iter().map(|(o, l)| {
+            let futs = spans.into_iter().map(|(o, end)| {
                 let (store, path) = (store.clone(), path.clone());
-                async move { store.get_range(&path, o..o + l).await }
+                async move { store.get_range(&path, o..end).await }
             });
             let all: Vec<object_store::Result<Bytes>> =
                 futures::stream::iter(futs).buffered(8).collect().await;
             all.into_iter().collect()
         })?;
-        for ((o, l), b) in missing.into_iter().zip(got) {
+        for (((start, end), parts), b) in runs.into_iter().zip(got) {
             self.counters
                 .bytes_read
                 .fetch_add(b.len() as u64, Ordering::Relaxed);
-            if b.len() as u64 == l {
-                self.cache.insert((key.clone(), o, l), b);
+            if b.len() as u64 != end - start {
+                continue;
+            }
+            for (o, l) in parts {
+                let at = (o - start) as usize;
+                self.cache
+                    .insert((key.clone(), o, l), b.slice(at..at + l as usize));
             }
         }
         Ok(())
@@ -306,6 +338,49 @@ impl Bucket {
         Ok(size)
     }
 
+    /// An object with its entity tag (for [`Bucket::put_if`]).
+    pub fn get_versioned(&self, key: &str) -> Result<(Bytes, Option<String>)> {
+        let store = self.store.clone();
+        let path = ObjectPath::from(key);
+        self.run(key, async move {
+            let r = store.get(&path).await?;
+            let tag = r.meta.e_tag.clone();
+            Ok((r.bytes().await?, tag))
+        })
+    }
+
+    /// Writes `body` only if the object is absent (`None`) or still has the
+    /// entity tag `expected`; [`BucketError::Conflict`] when someone else
+    /// wrote first. Returns the new tag. This is what makes a lease safe:
+    /// of two writers racing, one gets the conflict.
+    pub fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        expected: Option<String>,
+    ) -> Result<Option<String>> {
+        use object_store::{PutMode, PutOptions, UpdateVersion};
+        let mode = match expected {
+            None => PutMode::Create,
+            Some(e_tag) => PutMode::Update(UpdateVersion {
+                e_tag: Some(e_tag),
+                version: None,
+            }),
+        };
+        let store = self.store.clone();
+        let path = ObjectPath::from(key);
+        self.run(key, async move {
+            let opts = PutOptions {
+                mode,
+                ..Default::default()
+            };
+            store
+                .put_opts(&path, PutPayload::from(body), opts)
+                .await
+                .map(|r| r.e_tag)
+        })
+    }
+
     /// Deletes an object; one that is already gone is fine.
     pub fn delete(&self, key: &str) -> Result<()> {
         let store = self.store.clone();
@@ -369,6 +444,50 @@ mod tests {
         assert!(
             b.get_range("writers/a/MANIFEST.json", 1, 5).is_err(),
             "short ranges are errors"
+        );
+    }
+
+    #[test]
+    fn close_ranges_are_fetched_together_and_split_exactly() {
+        let runs = coalesce(&[(0, 10), (10, 5), (100, 10), (RUN_GAP * 4, 1)]);
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0], ((0, 110), vec![(0, 10), (10, 5), (100, 10)]));
+        let b = Bucket::in_memory(1 << 20).unwrap();
+        let body: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        b.put("o", Bytes::from(body.clone())).unwrap();
+        let key: Arc<str> = Arc::from("o");
+        b.prefetch(&key, &[(3, 7), (20, 5), (4000, 96)]).unwrap();
+        let requests = b.counters.requests.load(Ordering::Relaxed);
+        assert_eq!(&b.get_range_cached(&key, 20, 5).unwrap()[..], &body[20..25]);
+        assert_eq!(
+            &b.get_range_cached(&key, 4000, 96).unwrap()[..],
+            &body[4000..]
+        );
+        assert_eq!(
+            b.counters.requests.load(Ordering::Relaxed),
+            requests,
+            "all from the cache"
+        );
+    }
+
+    #[test]
+    fn conditional_puts_let_one_of_two_writers_win() {
+        let b = Bucket::in_memory(0).unwrap();
+        let t1 = b.put_if("lease", Bytes::from_static(b"a"), None).unwrap();
+        assert!(matches!(
+            b.put_if("lease", Bytes::from_static(b"b"), None),
+            Err(BucketError::Conflict(_))
+        ));
+        let (body, tag) = b.get_versioned("lease").unwrap();
+        assert_eq!((&body[..], &tag), (&b"a"[..], &t1));
+        b.put_if("lease", Bytes::from_static(b"c"), tag.clone())
+            .unwrap();
+        assert!(
+            matches!(
+                b.put_if("lease", Bytes::from_static(b"d"), tag),
+                Err(BucketError::Conflict(_))
+            ),
+            "a stale tag loses"
         );
     }
 

@@ -11,6 +11,7 @@ mod deadline_body;
 pub mod encode;
 pub mod error;
 mod feeds;
+pub mod lease;
 pub mod metrics;
 pub mod overrides;
 pub mod params;
@@ -214,6 +215,18 @@ pub async fn serve_on(
     );
     let store = tokio::task::spawn_blocking(move || Store::open(opts, limits)).await??;
     let store: Arc<dyn lode_storage::LogStore> = Arc::new(store);
+    // One active backend per bucket: a standby waits here, before its
+    // ruler exists (docs/deploy.md, "Scalable mode").
+    let lease = match (config.target, store.bucket()) {
+        (config::scalable::Target::Backend, Some(bucket)) => {
+            let lease = Arc::new(lease::BackendLease::new(bucket));
+            let l = lease.clone();
+            tokio::task::spawn_blocking(move || l.acquire()).await?;
+            lease.clone().keep();
+            Some(lease)
+        }
+        _ => None,
+    };
     let ruler = if config.target.rules() {
         let ruler_opts = config
             .ruler
@@ -275,6 +288,9 @@ pub async fn serve_on(
     }
     if let Some(r) = state.ruler.clone() {
         tokio::task::spawn_blocking(move || r.stop()).await?;
+    }
+    if let Some(l) = lease {
+        tokio::task::spawn_blocking(move || l.release()).await?;
     }
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.shutdown()).await??;

@@ -34,6 +34,7 @@ pub mod visibility;
 
 pub use api::LogStore;
 pub use error::{Result, StorageError};
+pub use hash::{instance_id, random_hex};
 pub use ingest::Limits;
 pub use lode_bucket::{Bucket, BucketConfig, BucketError};
 pub use query::{Direction, LogHit, LogQuery};

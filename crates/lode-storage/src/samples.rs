@@ -379,13 +379,16 @@ impl TenantSamples {
     ) -> lode_logql::Result<Vec<StreamSources>> {
         let matchers = compile_all(&range.log.selector).map_err(src_err)?;
         let prefilter = Prefilter::new(&extractor.required_literal_sets());
-        Ok(select_sources_filtered(
-            &self.tenant,
-            &matchers,
-            start,
-            end_incl,
-            prefilter.as_ref(),
-        ))
+        let streams =
+            select_sources_filtered(&self.tenant, &matchers, start, end_incl, prefilter.as_ref());
+        // A metric query reads every block it selected: from a bucket,
+        // fetch them together rather than one request per block.
+        crate::sources::prefetch(
+            streams
+                .iter()
+                .flat_map(|s| s.sources.iter().map(|(src, _, _)| src)),
+        );
+        Ok(streams)
     }
 }
 

@@ -145,14 +145,21 @@ pub(crate) struct StreamSources {
 /// Fetches the remote blocks among `srcs` (a query's next reads) from the
 /// bucket at once, several requests in flight per object; local files and
 /// memory need nothing.
+/// At most half the cache is filled ahead: what a query reads first must
+/// not push out what it fetched for later.
 pub(crate) fn prefetch<'a>(srcs: impl Iterator<Item = &'a Source>) {
     let mut by_file: Vec<(&Arc<ChunkFile>, Vec<u32>)> = Vec::new();
+    let mut bytes = 0usize;
     for s in srcs {
         let Source::Block(BlockHandle::File(f, i)) = s else {
             continue;
         };
         if !f.is_remote() {
             continue;
+        }
+        bytes += f.blocks.get(*i as usize).map_or(0, |m| m.len as usize);
+        if bytes > f.cache_capacity() / 2 {
+            break;
         }
         match by_file.iter_mut().find(|(g, _)| Arc::ptr_eq(g, f)) {
             Some((_, v)) => v.push(*i),

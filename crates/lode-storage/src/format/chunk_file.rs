@@ -307,6 +307,14 @@ impl ChunkFile {
         matches!(self.file, Source::Remote { .. })
     }
 
+    /// Bytes of block data the bucket's cache holds at most (0: local).
+    pub fn cache_capacity(&self) -> usize {
+        match &self.file {
+            Source::Remote { bucket, .. } => bucket.cache.capacity(),
+            Source::Local(_) => 0,
+        }
+    }
+
     /// Fetches blocks of a remote file into the bucket's cache, several
     /// requests at once (a query about to read them); nothing for a local one.
     pub fn prefetch(&self, blocks: &[u32]) {
@@ -395,6 +403,13 @@ impl ChunkFile {
     /// what it reads (a columnar block's prefix carries its own checksum).
     pub fn read_block_head(&self, i: usize, len: usize) -> Result<Vec<u8>> {
         let m = &self.blocks[i];
+        if let Source::Remote { bucket, key } = &self.file {
+            // The whole block, through the cache: one request serves both
+            // the prefix and a later read of the lines (and prefetched
+            // blocks are found).
+            let b = bucket.get_range_cached(key, m.offset, u64::from(m.len))?;
+            return Ok(b[..len.min(b.len())].to_vec());
+        }
         let mut buf = vec![0u8; len.min(m.len as usize)];
         self.file.read_at(&mut buf, m.offset)?;
         Ok(buf)

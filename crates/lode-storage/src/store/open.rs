@@ -71,7 +71,7 @@ impl Store {
             started_ns: opts.clock.now_ns(),
             last_compaction_ns: std::sync::atomic::AtomicI64::new(i64::MIN),
             writer_id,
-            incarnation: random_hex(),
+            incarnation: crate::hash::random_hex(),
             feed: writer.then(Default::default),
             uploaded: AtomicU64::new(if writer { 0 } else { u64::MAX }),
             upload_tx: Mutex::new(None),
@@ -258,20 +258,7 @@ fn writer_id(data: &Path) -> Result<String> {
             ))
         }
     }
-    let host: String = fs::read_to_string("/etc/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "lode".into())
-        .trim()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(63)
-        .collect();
-    let id = format!(
-        "{}-{}",
-        if host.is_empty() { "lode" } else { &host },
-        random_hex()
-    );
+    let id = crate::hash::instance_id();
     let tmp = data.join("WRITER_ID.tmp");
     fs::write(&tmp, format!("{id}\n"))
         .and_then(|_| fs::File::open(&tmp)?.sync_all())
@@ -279,19 +266,6 @@ fn writer_id(data: &Path) -> Result<String> {
         .map_err(|e| StorageError::from_io(&format!("writing {}", p.display()), e))?;
     sync_dir(data)?;
     Ok(id)
-}
-
-/// 16 hex digits that differ between processes and calls.
-fn random_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
 }
 
 /// Takes the data directory's exclusive lock (released by the kernel when
