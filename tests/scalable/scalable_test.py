@@ -285,6 +285,17 @@ try:
     ok, why = exactly([late], sel, acked, 60)
     check("a reader started after the outage finds them all exactly once", ok, why)
 
+    def uploaded(w):
+        _, m = http("GET", w.url + "/metrics")
+        return b'lode_scalable_state{what="records_not_uploaded"} 0' in m
+    for w in (w1, w2):
+        http("POST", w.url + "/flush", timeout=60)
+    caught_up = wait_for(lambda: uploaded(w1) and uploaded(w2), 60)
+    chunks = [os.path.join(d, f) for w in (w1, w2) for d, _, fs in os.walk(os.path.join(w.dir, "data", "tenants"))
+              for f in fs if f.endswith(".chunk")]
+    check("once uploaded, chunk files leave the writers' disks (their footers stay)",
+          caught_up and not chunks, f"caught_up={caught_up}, local chunk files: {chunks[:3]}")
+
     # 6. Two backends: one active, one standing by until the first stops.
     # Garage 2.5 takes `If-None-Match: *` over an existing object (both
     # puts answer 200): the lease must hold without conditional puts.

@@ -173,7 +173,12 @@ fn remote(
         "scalable mode"
     );
     Ok(Some(match config.target {
-        Target::All | Target::Write => lode_storage::Remote::Writer { bucket },
+        // A single binary with a bucket keeps its local copy (its queries
+        // read it); a writer keeps only what the bucket lacks.
+        Target::All | Target::Write => lode_storage::Remote::Writer {
+            bucket,
+            evict_uploaded: config.target == Target::Write,
+        },
         Target::Read | Target::Backend => lode_storage::Remote::Reader {
             bucket,
             feeds: Arc::new(feeds::HttpFeeds::new(

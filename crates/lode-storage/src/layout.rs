@@ -21,6 +21,11 @@ pub fn chunk_path(data: &Path, tenant: &str, id: u64) -> PathBuf {
     tenant_dir(data, tenant).join(format!("{id:016x}.chunk"))
 }
 
+/// The footer kept of chunk file `id` once only the bucket holds it.
+pub fn chunk_tail_path(data: &Path, tenant: &str, id: u64) -> PathBuf {
+    tenant_dir(data, tenant).join(format!("{id:016x}.tail"))
+}
+
 /// Where what is set aside from the chunk file at `chunk` goes:
 /// `quarantine/<its tenant dir>/` (the startup and the compactor share it).
 pub fn quarantine_dir(data: &Path, chunk: &Path) -> PathBuf {

@@ -256,20 +256,67 @@ impl ChunkFile {
         size: u64,
         id: u64,
     ) -> Result<ChunkFile> {
-        let path = PathBuf::from(key);
         let tail_len = size.min(REMOTE_TAIL);
         let tail_at = size - tail_len;
         let tail_bytes = bucket.get_range(key, tail_at, tail_len)?;
-        let mut head = [0u8; 8];
-        let mut trailer = [0u8; TRAILER_LEN as usize];
-        if size >= HEAD_MAGIC.len() as u64 + TRAILER_LEN {
-            if tail_at == 0 {
-                head.copy_from_slice(&tail_bytes[..8]);
-            } else {
-                head.copy_from_slice(&bucket.get_range(key, 0, 8)?);
-            }
-            trailer.copy_from_slice(&tail_bytes[(tail_len - TRAILER_LEN) as usize..]);
+        let head = if tail_at == 0 || size < HEAD_MAGIC.len() as u64 + TRAILER_LEN {
+            None
+        } else {
+            Some(bucket.get_range(key, 0, 8)?)
+        };
+        let head = head
+            .as_deref()
+            .unwrap_or(&tail_bytes[..tail_bytes.len().min(8)]);
+        ChunkFile::remote_from_tail(bucket, key, size, id, Some(head), &tail_bytes)
+    }
+
+    /// The bytes from the end of a file's block data to its end (footer and
+    /// trailer): what `<id>.tail` keeps of a file only the bucket holds.
+    pub fn tail_bytes(&self) -> Result<Vec<u8>> {
+        let corrupt =
+            || StorageError::Corrupt(format!("{}: bad footer length", self.path.display()));
+        if self.size < TRAILER_LEN {
+            return Err(corrupt());
         }
+        let mut trailer = [0u8; TRAILER_LEN as usize];
+        self.file.read_at(&mut trailer, self.size - TRAILER_LEN)?;
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&trailer[..8]);
+        let len = u64::from_le_bytes(n)
+            .checked_add(TRAILER_LEN)
+            .filter(|&l| l <= self.size)
+            .ok_or_else(corrupt)?;
+        let mut buf = vec![0u8; len as usize];
+        self.file.read_at(&mut buf, self.size - len)?;
+        Ok(buf)
+    }
+
+    /// Chunk file `id` as object `key` of `size` bytes, from its tail (the
+    /// object's last bytes, at least footer and trailer: read from the
+    /// bucket, or from a `<id>.tail` file) and its first 8 bytes (`None`
+    /// for a tail file, whose magic was checked when it was written; the
+    /// footer's checksum still decides).
+    pub fn remote_from_tail(
+        bucket: std::sync::Arc<lode_bucket::Bucket>,
+        key: &str,
+        size: u64,
+        id: u64,
+        head: Option<&[u8]>,
+        tail_bytes: &[u8],
+    ) -> Result<ChunkFile> {
+        let path = PathBuf::from(key);
+        let tail_len = tail_bytes.len() as u64;
+        if tail_len > size || tail_len < TRAILER_LEN {
+            return Err(StorageError::Corrupt(format!("{key}: bad tail length")));
+        }
+        let tail_at = size - tail_len;
+        let mut head_arr = *HEAD_MAGIC;
+        if let Some(h) = head.and_then(|h| h.get(..8)) {
+            head_arr.copy_from_slice(h);
+        }
+        let mut trailer = [0u8; TRAILER_LEN as usize];
+        trailer.copy_from_slice(&tail_bytes[(tail_len - TRAILER_LEN) as usize..]);
+        let head = head_arr;
         let tail = Tail::parse(size, &head, &trailer).map_err(|e| e.at(&path))?;
         let footer = if tail.data_end >= tail_at {
             let a = (tail.data_end - tail_at) as usize;
@@ -300,6 +347,26 @@ impl ChunkFile {
             blocks,
             damaged: Default::default(),
         })
+    }
+
+    /// The same file read from object `key` of `bucket` instead (its
+    /// footer as parsed here): once the bucket holds a writer's file, the
+    /// local copy can go.
+    pub fn as_remote(&self, bucket: std::sync::Arc<lode_bucket::Bucket>, key: &str) -> ChunkFile {
+        ChunkFile {
+            id: self.id,
+            path: PathBuf::from(key),
+            file: Source::Remote {
+                bucket,
+                key: std::sync::Arc::from(key),
+            },
+            size: self.size,
+            version: self.version,
+            zstd_level: self.zstd_level,
+            streams: self.streams.clone(),
+            blocks: self.blocks.clone(),
+            damaged: parking_lot::Mutex::new(self.damaged.lock().clone()),
+        }
     }
 
     /// Whether its bytes are in a bucket.

@@ -23,6 +23,11 @@ pub struct FileEntry {
     /// level of the flush that wrote the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zstd_level: Option<i32>,
+    /// Scalable mode: the file is only in the bucket (its local copy was
+    /// removed once uploaded; `<id>.tail` keeps its footer), this many
+    /// bytes long (`docs/storage.md`, "Manifest").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -96,6 +101,7 @@ mod tests {
             next_file_id: 3,
             files: vec![FileEntry {
                 zstd_level: None,
+                remote_size: None,
                 tenant: "fake".into(),
                 id: 2,
             }],

@@ -210,6 +210,7 @@ impl Inner {
                     tenant: r.tenant.clone(),
                     id: *id,
                     zstd_level: *level,
+                    remote_size: None,
                 });
                 match ChunkFile::open(path, *id) {
                     Ok(mut f) => {
@@ -237,7 +238,14 @@ impl Inner {
         }
         for r in &rewrites {
             for f in &r.inputs {
-                if let Err(e) = fs::remove_file(&f.path) {
+                // An input only in the bucket leaves its footer here; the
+                // uploader deletes its object.
+                let local = if f.is_remote() {
+                    crate::layout::chunk_tail_path(&self.opts.data_dir, &r.tenant, f.id)
+                } else {
+                    f.path.clone()
+                };
+                if let Err(e) = fs::remove_file(&local) {
                     tracing::warn!(file = %f.path.display(), error = %e, "removing a compacted chunk file failed; it goes at the next start");
                 }
             }

@@ -93,6 +93,7 @@ impl Inner {
                     tenant: tenant.clone(),
                     id,
                     zstd_level: None,
+                    remote_size: None,
                 });
                 written.push((tenant, id, path, placed));
             }

@@ -92,8 +92,14 @@ pub struct StoreOptions {
 pub enum Remote {
     /// Target `write`: a data directory as usual, whose chunk files and
     /// manifest are uploaded to the bucket and whose acknowledged records
-    /// are served to readers until the bucket holds them.
-    Writer { bucket: Arc<lode_bucket::Bucket> },
+    /// are served to readers until the bucket holds them. With
+    /// `evict_uploaded`, a chunk file the bucket holds leaves the disk (its
+    /// footer stays, as `<id>.tail`): the volume holds the WAL and what is
+    /// not uploaded yet, not the retention period.
+    Writer {
+        bucket: Arc<lode_bucket::Bucket>,
+        evict_uploaded: bool,
+    },
     /// Targets `read` and `backend`: no data of its own; the bucket plus
     /// the writers' feeds, polled every `poll`.
     Reader {
@@ -106,7 +112,14 @@ pub enum Remote {
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Remote::Writer { bucket } => f.debug_struct("Writer").field("bucket", bucket).finish(),
+            Remote::Writer {
+                bucket,
+                evict_uploaded,
+            } => f
+                .debug_struct("Writer")
+                .field("bucket", bucket)
+                .field("evict_uploaded", evict_uploaded)
+                .finish(),
             Remote::Reader {
                 bucket,
                 feeds,
@@ -490,7 +503,9 @@ impl Store {
     /// The bucket of scalable mode, if any.
     pub fn bucket(&self) -> Option<&Arc<lode_bucket::Bucket>> {
         match &self.inner.opts.remote {
-            Some(Remote::Writer { bucket }) | Some(Remote::Reader { bucket, .. }) => Some(bucket),
+            Some(Remote::Writer { bucket, .. }) | Some(Remote::Reader { bucket, .. }) => {
+                Some(bucket)
+            }
             None => None,
         }
     }

@@ -88,6 +88,20 @@ impl Store {
         let mut unreadable = Vec::new();
         for f in &manifest.files {
             let path = chunk_path(&data, &f.tenant, f.id);
+            if let Some(size) = f.remote_size {
+                match inner.open_uploaded(&f.tenant, f.id, size) {
+                    Ok(mut file) => {
+                        file.zstd_level = f.zstd_level;
+                        inner.tenant_or_create(&f.tenant).write().attach_file(file);
+                    }
+                    // Its data is safe in the bucket (readers read it
+                    // there); this writer only needs it to compact it.
+                    Err(e) => {
+                        tracing::error!(tenant = %f.tenant, id = f.id, error = %e, "an uploaded chunk file could not be opened; it is left out of this writer's compactions until the next start")
+                    }
+                }
+                continue;
+            }
             live.insert(path.clone());
             let mut file = match ChunkFile::open(&path, f.id) {
                 Ok(file) => file,

@@ -45,6 +45,7 @@ fn writer(dir: &Path, bucket: &Arc<Bucket>) -> Arc<Store> {
         fsync: false,
         remote: Some(Remote::Writer {
             bucket: bucket.clone(),
+            evict_uploaded: true,
         }),
         ..Default::default()
     };
@@ -156,9 +157,24 @@ fn a_reader_sees_every_entry_once_through_flushes_compactions_and_restarts() {
     assert_eq!(counted(&r), 15, "nothing twice while the bucket holds part");
     assert_eq!(r.replica_status().writers[0].files, 1);
 
+    // Uploaded files left the writer's disk; their footers stayed.
+    let local = |ext: &str| {
+        fs::read_dir(crate::layout::tenant_dir(wd.path(), "t"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+            .count()
+    };
+    assert_eq!((local("chunk"), local("tail")), (0, 1));
+
     w.flush().unwrap();
-    w.compact().unwrap();
+    let report = w.compact().unwrap();
+    assert_eq!(
+        report.files_in, 2,
+        "a remote input is compacted like a local one"
+    );
     w.upload_now().unwrap();
+    assert_eq!((local("chunk"), local("tail")), (0, 1));
     r.sync_replica();
     assert_eq!(lines(&r), expected(15));
     assert_eq!(counted(&r), 15, "compacted files replace their inputs");

@@ -13,12 +13,17 @@
 use super::Inner;
 use crate::error::{Result, StorageError};
 use crate::format::bucket_manifest::{BucketFile, BucketManifest};
+use crate::format::chunk_file::sync_dir;
 use crate::format::wal;
-use crate::layout::{bucket_chunk_key, bucket_manifest_key, chunk_path};
+use crate::layout::{
+    bucket_chunk_key, bucket_manifest_key, chunk_path, chunk_tail_path, tenant_dir,
+};
+use crate::sources::BlockHandle;
 use lode_bucket::{Bucket, BucketError};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Objects dropped from the manifest stay this long before they are deleted.
@@ -43,11 +48,21 @@ impl Inner {
         &self.writer_id
     }
 
-    fn upload_bucket(&self) -> Option<&Bucket> {
+    fn upload_bucket(&self) -> Option<&Arc<Bucket>> {
         match &self.opts.remote {
-            Some(super::Remote::Writer { bucket }) => Some(bucket),
+            Some(super::Remote::Writer { bucket, .. }) => Some(bucket),
             _ => None,
         }
+    }
+
+    fn evicts_uploaded(&self) -> bool {
+        matches!(
+            self.opts.remote,
+            Some(super::Remote::Writer {
+                evict_uploaded: true,
+                ..
+            })
+        )
     }
 
     /// Tells the uploader the manifest changed.
@@ -118,6 +133,14 @@ impl Inner {
             if st.files.contains_key(&k) {
                 continue;
             }
+            if let Some(size) = f.remote_size {
+                // Only in the bucket already, but its manifest forgot it
+                // (a bucket restored from an older backup): list it again.
+                tracing::warn!(tenant = %f.tenant, id = f.id, "a chunk file only the bucket holds was missing from the bucket manifest; listed again");
+                st.files.insert(k, size);
+                changed = true;
+                continue;
+            }
             let path = chunk_path(data, &f.tenant, f.id);
             let size = bucket
                 .put_file(&bucket_chunk_key(&me, &f.tenant, f.id), &path)
@@ -167,6 +190,9 @@ impl Inner {
             self.counters.uploads.fetch_add(1, Ordering::Relaxed);
         }
         self.release_uploaded(manifest.checkpoint)?;
+        if self.evicts_uploaded() {
+            self.evict_uploaded(bucket, &st.files)?;
+        }
         let due: Vec<String> = st
             .pending_deletes
             .iter()
@@ -176,6 +202,83 @@ impl Inner {
         for k in due {
             bucket.delete(&k)?;
             st.pending_deletes.retain(|(p, _)| *p != k);
+        }
+        Ok(())
+    }
+
+    /// Chunk files the bucket holds leave the disk: each keeps its footer as
+    /// `<id>.tail` (written first), the manifest marks it remote (the
+    /// commit point: a crash before leaves the local copy in use, after it
+    /// the copy is an orphan the next start removes), queries move to the
+    /// object, then the local file goes.
+    fn evict_uploaded(
+        &self,
+        bucket: &Arc<Bucket>,
+        uploaded: &HashMap<(String, u64), u64>,
+    ) -> Result<()> {
+        let _f = self.flush_lock.lock();
+        let mut m = self.manifest.lock().clone();
+        let data = &self.opts.data_dir;
+        let mut moved = Vec::new();
+        for f in m.files.iter_mut() {
+            if f.remote_size.is_some() {
+                continue;
+            }
+            let Some(&size) = uploaded.get(&(f.tenant.clone(), f.id)) else {
+                continue;
+            };
+            let Some(t) = self.tenant(&f.tenant) else {
+                continue;
+            };
+            let local = t.read().streams.iter().find_map(|s| {
+                s.blocks.iter().find_map(|b| match b {
+                    BlockHandle::File(c, _) if c.id == f.id && !c.is_remote() => Some(c.clone()),
+                    _ => None,
+                })
+            });
+            let Some(local) = local else {
+                continue;
+            };
+            let tail = chunk_tail_path(data, &f.tenant, f.id);
+            let tmp = tail.with_extension("tail.tmp");
+            let bytes = local.tail_bytes()?;
+            std::fs::write(&tmp, &bytes)
+                .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+                .and_then(|_| std::fs::rename(&tmp, &tail))
+                .map_err(|e| StorageError::from_io("writing a chunk file's tail", e))?;
+            let remote = local.as_remote(
+                bucket.clone(),
+                &bucket_chunk_key(&self.writer_id, &f.tenant, f.id),
+            );
+            f.remote_size = Some(size);
+            moved.push((f.tenant.clone(), local, remote));
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        for (tenant, _, _) in &moved {
+            sync_dir(&tenant_dir(data, tenant))?;
+        }
+        m.store(data)?;
+        *self.manifest.lock() = m;
+        for (tenant, local, remote) in moved {
+            let remote = Arc::new(remote);
+            if let Some(t) = self.tenant(&tenant) {
+                let mut t = t.write();
+                for s in t.streams.iter_mut() {
+                    for b in s.blocks.iter_mut() {
+                        if let BlockHandle::File(c, i) = b {
+                            if Arc::ptr_eq(c, &local) {
+                                *b = BlockHandle::File(remote.clone(), *i);
+                            }
+                        }
+                    }
+                }
+            }
+            // Queries still reading it hold it open.
+            if let Err(e) = std::fs::remove_file(&local.path) {
+                tracing::warn!(file = %local.path.display(), error = %e, "removing an uploaded chunk file failed; it goes at the next start");
+            }
         }
         Ok(())
     }
@@ -203,5 +306,29 @@ impl Inner {
         let local = self.manifest.lock().checkpoint;
         let up = self.uploaded.load(Ordering::Acquire);
         (local, up.min(local))
+    }
+}
+
+impl Inner {
+    /// Opens a chunk file only the bucket holds, from its `<id>.tail` (no
+    /// request: a writer starts while the bucket is away), else from the
+    /// bucket.
+    pub(crate) fn open_uploaded(
+        &self,
+        tenant: &str,
+        id: u64,
+        size: u64,
+    ) -> Result<crate::format::chunk_file::ChunkFile> {
+        use crate::format::chunk_file::ChunkFile;
+        let bucket = self.upload_bucket().ok_or_else(|| {
+            StorageError::Refused(format!(
+                "chunk file {id:016x} of tenant {tenant:?} is only in the bucket, and no bucket is configured (common.storage.s3)"
+            ))
+        })?;
+        let key = bucket_chunk_key(&self.writer_id, tenant, id);
+        match std::fs::read(chunk_tail_path(&self.opts.data_dir, tenant, id)) {
+            Ok(tail) => ChunkFile::remote_from_tail(bucket.clone(), &key, size, id, None, &tail),
+            Err(_) => ChunkFile::open_remote(bucket.clone(), &key, size, id),
+        }
     }
 }
