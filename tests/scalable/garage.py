@@ -1,14 +1,9 @@
 """A single-node Garage (https://garagehq.deuxfleurs.fr) on loopback for the
 scalable-mode tests: one bucket and one key, in a temporary directory."""
-import datetime, hashlib, hmac, os, re, secrets, signal, socket, subprocess, time, urllib.request
+import datetime, hashlib, hmac, os, re, secrets, signal, subprocess, sys, time, urllib.request
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from loopback import free_port  # noqa: E402
 
 
 class Garage:

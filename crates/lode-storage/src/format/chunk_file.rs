@@ -234,17 +234,35 @@ impl ChunkFile {
         }
         let (streams, blocks) =
             parse_footer(&footer, tail.version, tail.data_end).map_err(|e| e.at(path))?;
-        Ok(ChunkFile {
+        Ok(ChunkFile::assemble(
             id,
-            path: path.to_path_buf(),
-            file: Source::Local(file),
+            path.to_path_buf(),
+            Source::Local(file),
             size,
-            version: tail.version,
+            tail.version,
+            (streams, blocks),
+        ))
+    }
+
+    fn assemble(
+        id: u64,
+        path: PathBuf,
+        file: Source,
+        size: u64,
+        version: u32,
+        (streams, blocks): (Vec<std::sync::Arc<StoredLabels>>, Vec<BlockMeta>),
+    ) -> ChunkFile {
+        ChunkFile {
+            id,
+            path,
+            file,
+            size,
+            version,
             zstd_level: None,
             streams,
             blocks,
             damaged: Default::default(),
-        })
+        }
     }
 
     /// Opens chunk file `id` stored as object `key` of `size` bytes: its
@@ -333,40 +351,39 @@ impl ChunkFile {
         }
         let (streams, blocks) =
             parse_footer(&footer, tail.version, tail.data_end).map_err(|e| e.at(&path))?;
-        Ok(ChunkFile {
+        let file = Source::Remote {
+            bucket,
+            key: std::sync::Arc::from(key),
+        };
+        Ok(ChunkFile::assemble(
             id,
             path,
-            file: Source::Remote {
-                bucket,
-                key: std::sync::Arc::from(key),
-            },
+            file,
             size,
-            version: tail.version,
-            zstd_level: None,
-            streams,
-            blocks,
-            damaged: Default::default(),
-        })
+            tail.version,
+            (streams, blocks),
+        ))
     }
 
     /// The same file read from object `key` of `bucket` instead (its
     /// footer as parsed here): once the bucket holds a writer's file, the
     /// local copy can go.
     pub fn as_remote(&self, bucket: std::sync::Arc<lode_bucket::Bucket>, key: &str) -> ChunkFile {
-        ChunkFile {
-            id: self.id,
-            path: PathBuf::from(key),
-            file: Source::Remote {
-                bucket,
-                key: std::sync::Arc::from(key),
-            },
-            size: self.size,
-            version: self.version,
-            zstd_level: self.zstd_level,
-            streams: self.streams.clone(),
-            blocks: self.blocks.clone(),
-            damaged: parking_lot::Mutex::new(self.damaged.lock().clone()),
-        }
+        let file = Source::Remote {
+            bucket,
+            key: std::sync::Arc::from(key),
+        };
+        let mut f = ChunkFile::assemble(
+            self.id,
+            PathBuf::from(key),
+            file,
+            self.size,
+            self.version,
+            (self.streams.clone(), self.blocks.clone()),
+        );
+        f.zstd_level = self.zstd_level;
+        *f.damaged.lock() = self.damaged.lock().clone();
+        f
     }
 
     /// Whether its bytes are in a bucket.
