@@ -115,6 +115,7 @@ pub async fn status(State(state): State<SharedState>, headers: HeaderMap) -> Api
         "version": env!("CARGO_PKG_VERSION"),
         "loki_version": LOKI_VERSION,
         "auth_enabled": cfg.auth_enabled,
+        "target": cfg.target.name(),
         "tenant": tenant,
         "tenant_status": {
             "streams": ts.streams,
@@ -142,6 +143,10 @@ pub async fn status(State(state): State<SharedState>, headers: HeaderMap) -> Api
         },
     });
     if let Some(stats) = stats {
+        let sc = state.store.scalable_status();
+        if !sc.role.is_empty() {
+            doc["scalable"] = serde_json::to_value(&sc).unwrap_or_default();
+        }
         let c = state.store.counters();
         doc["store"] = json!({
             "tenants": stats.tenants,
