@@ -47,9 +47,12 @@ pub struct FeedReply {
 
 /// Bytes of records asked for per feed request.
 const FEED_PAGE: usize = 8 << 20;
-/// A writer's records held beyond this are not fetched (its bucket is
-/// far behind); answers then lack its newest entries, and `/ready` says so.
-const MAX_HELD: usize = 1 << 30;
+/// A writer's records held beyond this many times `max_unflushed_bytes`
+/// (at least 256 MiB) are not fetched (its bucket is far behind: an outage
+/// of the bucket): answers then lack its newest entries until its uploads
+/// catch up, and `/ready` says so. A reader's memory stays bounded.
+const HELD_PER_UNFLUSHED: usize = 4;
+const MIN_HELD: usize = 256 << 20;
 /// Manifests are read at most this often (feeds every poll).
 const BUCKET_EVERY: Duration = Duration::from_secs(2);
 
@@ -333,9 +336,14 @@ impl Inner {
         let after = {
             let st = self.replica.lock();
             let w = st.urls.get(url).and_then(|id| st.writers.get(id));
-            if w.is_some_and(|w| w.held_bytes() >= MAX_HELD) {
+            let max_held = self
+                .opts
+                .max_unflushed_bytes
+                .saturating_mul(HELD_PER_UNFLUSHED)
+                .max(MIN_HELD);
+            if w.is_some_and(|w| w.held_bytes() >= max_held) {
                 return Err(StorageError::Unavailable(format!(
-                    "holding {MAX_HELD} bytes of this writer's records: its bucket uploads are behind"
+                    "holding {max_held} bytes of this writer's records: its uploads to the bucket are behind; its newest entries are left out until they catch up"
                 )));
             }
             w.map_or(0, |w| w.last_seq)
