@@ -29,21 +29,36 @@ pub enum Interrupt {
     Busy { limit: String },
 }
 
+/// Bytes held by the queries sharing one budget, and the budget.
+#[derive(Debug)]
+pub struct Share {
+    held: AtomicU64,
+    limit: AtomicU64,
+}
+
+impl Share {
+    pub const fn new(limit: u64) -> Share {
+        Share {
+            held: AtomicU64::new(0),
+            limit: AtomicU64::new(limit),
+        }
+    }
+}
+
 /// Bytes held by every query in flight, against [`set_inflight_limit`].
-static INFLIGHT: AtomicU64 = AtomicU64::new(0);
-static INFLIGHT_LIMIT: AtomicU64 = AtomicU64::new(DEFAULT_INFLIGHT_LIMIT);
+static GLOBAL: Share = Share::new(DEFAULT_INFLIGHT_LIMIT);
 
 /// Default process-wide budget of bytes held by queries in flight.
 pub const DEFAULT_INFLIGHT_LIMIT: u64 = 128 << 20;
 
 /// Sets the process-wide budget (`querier.max_inflight_response_bytes`).
 pub fn set_inflight_limit(bytes: u64) {
-    INFLIGHT_LIMIT.store(bytes.max(1), Ordering::Relaxed);
+    GLOBAL.limit.store(bytes.max(1), Ordering::Relaxed);
 }
 
 /// Bytes held by queries in flight now (for `/metrics`).
 pub fn inflight_bytes() -> u64 {
-    INFLIGHT.load(Ordering::Relaxed)
+    GLOBAL.held.load(Ordering::Relaxed)
 }
 
 /// One query's bounds and what it holds.
@@ -53,16 +68,27 @@ pub struct QueryContext {
     cancelled: AtomicBool,
     max_bytes: u64,
     used: AtomicU64,
+    share: &'static Share,
 }
 
 impl QueryContext {
     /// A context with a deadline and a per-query byte limit (0: none).
     pub fn new(deadline: Option<Instant>, max_bytes: u64) -> Arc<QueryContext> {
+        QueryContext::sharing(deadline, max_bytes, &GLOBAL)
+    }
+
+    /// A context charging `share` instead of the process-wide budget.
+    pub fn sharing(
+        deadline: Option<Instant>,
+        max_bytes: u64,
+        share: &'static Share,
+    ) -> Arc<QueryContext> {
         Arc::new(QueryContext {
             deadline,
             cancelled: AtomicBool::new(false),
             max_bytes,
             used: AtomicU64::new(0),
+            share,
         })
     }
 
@@ -103,12 +129,14 @@ impl QueryContext {
                 limit: human_bytes(self.max_bytes),
             });
         }
-        let limit = INFLIGHT_LIMIT.load(Ordering::Relaxed);
-        let all = INFLIGHT
+        let limit = self.share.limit.load(Ordering::Relaxed);
+        let all = self
+            .share
+            .held
             .fetch_add(bytes, Ordering::Relaxed)
             .saturating_add(bytes);
         if all > limit {
-            INFLIGHT.fetch_sub(bytes, Ordering::Relaxed);
+            self.share.held.fetch_sub(bytes, Ordering::Relaxed);
             self.used.fetch_sub(bytes, Ordering::Relaxed);
             return Err(Interrupt::Busy {
                 limit: human_bytes(limit),
@@ -121,13 +149,17 @@ impl QueryContext {
     pub fn release(&self, bytes: u64) {
         let prev = self.used.fetch_sub(bytes, Ordering::Relaxed);
         debug_assert!(prev >= bytes, "released more than charged");
-        INFLIGHT.fetch_sub(bytes.min(prev), Ordering::Relaxed);
+        self.share
+            .held
+            .fetch_sub(bytes.min(prev), Ordering::Relaxed);
     }
 }
 
 impl Drop for QueryContext {
     fn drop(&mut self) {
-        INFLIGHT.fetch_sub(*self.used.get_mut(), Ordering::Relaxed);
+        self.share
+            .held
+            .fetch_sub(*self.used.get_mut(), Ordering::Relaxed);
     }
 }
 
@@ -221,18 +253,18 @@ mod tests {
     }
 
     #[test]
-    fn the_process_wide_share_is_released_when_a_query_ends() {
-        // One test touches the global share, so counts are exact.
-        set_inflight_limit(10_000);
-        let before = inflight_bytes();
-        let a = QueryContext::new(None, 0);
-        let b = QueryContext::new(None, 0);
-        a.charge(8_000 - before).unwrap();
+    fn the_shared_budget_is_released_when_a_query_ends() {
+        // A share of its own: tests running alongside charge the global one.
+        static SHARE: Share = Share::new(10_000);
+        let a = QueryContext::sharing(None, 0, &SHARE);
+        let b = QueryContext::sharing(None, 0, &SHARE);
+        a.charge(8_000).unwrap();
         assert!(matches!(b.charge(3_000), Err(Interrupt::Busy { .. })));
         drop(a);
         assert!(b.charge(3_000).is_ok());
+        b.release(1_000);
+        assert_eq!(SHARE.held.load(Ordering::Relaxed), 2_000);
         drop(b);
-        assert_eq!(inflight_bytes(), before);
-        set_inflight_limit(DEFAULT_INFLIGHT_LIMIT);
+        assert_eq!(SHARE.held.load(Ordering::Relaxed), 0);
     }
 }
