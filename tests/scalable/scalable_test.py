@@ -11,9 +11,11 @@ Checks, each printed as one line:
   5. the bucket unreachable for 30s during a push load: once it is back,
      every acknowledged entry is there exactly once, also for a reader
      started afterwards (so it reached the bucket);
-  6. of two backends one is active (it holds the bucket's lease; Garage
-     refuses a conditional put that lost), the other stands by and takes
-     over when the first stops.
+  6. of two backends one is active (it holds the bucket's lease, which
+     holds although Garage ignores conditional puts), the other stands by
+     and takes over when the first stops;
+  7. a delete request sent to the backend hides its entries on both readers
+     within seconds, and is processed once both writers removed them.
 Prints "N passed, N failed"; exits 1 on any failure.
 """
 import json, os, signal, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
@@ -164,7 +166,8 @@ def exactly(readers, selector, expected, timeout):
 
 
 READER = "scalable:\n  poll_interval: 200ms\n  request_timeout: 5s\n  writers:\n{}"
-WRITER = "scalable:\n  request_timeout: 5s\n"
+WRITER = ("scalable:\n  request_timeout: 5s\n"
+          "compactor:\n  compaction_interval: 5s\n  delete_request_cancel_period: 1s\n")
 
 
 def reader_conf(writers):
@@ -319,6 +322,28 @@ try:
     check("two backends started together: exactly one active, the other stands by and takes over when it stops",
           len(active) == 1 and len(standby) == 1 and took_over,
           f"active={[b.name for b in active]} standby={[b.name for b in standby]} took_over={took_over}")
+
+    # 7. Deletes: to the active backend; readers hide at once, writers remove.
+    if took_over:
+        backend = standby[0]
+        sel = '{job="scalable", check="kill"}'
+        gone = {f"kill-{i}" for i in range(250) if str(i).startswith("1")}
+        before = set(lines_of(readers[0].url, sel, T0))
+        qs = urllib.parse.urlencode({"query": sel + ' |= "kill-1"', "start": str(T0 // 10**9),
+                                     "end": str(time.time_ns() // 10**9 + 1)})
+        st, body = http("POST", f"{backend.url}/loki/api/v1/delete?{qs}")
+        left = sorted(before - gone)
+        ok, why = exactly(readers, sel, left, 10)
+        check(f"a delete request on the backend ({st}) hides its {len(before) - len(left)} entries on both readers within 10s",
+              st == 204 and ok, f"{body[:200]!r} {why}")
+
+        def processed():
+            st, b = http("GET", f"{backend.url}/loki/api/v1/delete")
+            return st == 200 and [r.get("status") for r in json.loads(b)] == ["processed"]
+        done = wait_for(processed, 120)
+        ok, why = exactly(readers, sel, left, 10)
+        check("both writers carried it out: processed on the backend, the entries still gone", done and ok,
+              f"processed={done} {why}")
 finally:
     for p in procs:
         p.stop()

@@ -54,9 +54,12 @@ pub fn router(state: SharedState) -> Router {
             .route("/flush", post(ops::flush))
             .route("/lode/internal/v1/feed", get(routes::feed::feed));
     }
-    if target == config::scalable::Target::All {
-        // Delete requests live in one data directory: scalable mode does
-        // not carry them out yet (docs/deploy.md).
+    if matches!(
+        target,
+        config::scalable::Target::All | config::scalable::Target::Backend
+    ) {
+        // Scalable mode: the active backend keeps the delete requests and
+        // publishes them; readers and writers follow (docs/deploy.md).
         r = r.route(
             "/loki/api/v1/delete",
             get(routes::delete::list)
@@ -186,6 +189,7 @@ fn remote(
                 sc.request_timeout.0,
             )),
             poll: sc.poll_interval.0,
+            owns_deletes: config.target == Target::Backend,
         },
     }))
 }

@@ -362,7 +362,7 @@ async fn each_target_serves_its_endpoints_only() {
     assert_eq!(
         call(&read, get("/loki/api/v1/delete")).await.0,
         StatusCode::NOT_FOUND,
-        "deletes need one data directory (target all)"
+        "deletes go to the backend"
     );
     drop(read);
     let d = tempfile::tempdir().unwrap();

@@ -440,6 +440,53 @@ impl DeleteRegistry {
         t
     }
 
+    /// Every request of every tenant (scalable mode: what the backend
+    /// publishes to the bucket).
+    pub fn all(&self) -> Vec<DeleteRequest> {
+        self.requests.lock().reqs.clone()
+    }
+
+    /// Requests this store carried out.
+    pub fn processed_ids(&self) -> Vec<(String, String)> {
+        self.requests
+            .lock()
+            .reqs
+            .iter()
+            .filter(|r| r.status == DeleteStatus::Processed)
+            .map(|r| (r.tenant.clone(), r.request_id.clone()))
+            .collect()
+    }
+
+    /// Scalable mode: takes the backend's list from the bucket. Requests
+    /// added or cancelled there appear or go; one this store already carried
+    /// out stays processed here (so its compactor does not do it again).
+    /// Persisted as a snapshot; says whether anything changed.
+    pub fn sync_from(&self, incoming: Vec<DeleteRequest>) -> Result<bool> {
+        let mut st = self.requests.lock();
+        let done = |r: &DeleteRequest| {
+            st.reqs.iter().any(|l| {
+                l.tenant == r.tenant
+                    && l.request_id == r.request_id
+                    && l.status == DeleteStatus::Processed
+            })
+        };
+        let merged: Vec<DeleteRequest> = incoming
+            .into_iter()
+            .map(|mut r| {
+                if done(&r) {
+                    r.status = DeleteStatus::Processed;
+                }
+                r
+            })
+            .collect();
+        if merged == st.reqs {
+            return Ok(false);
+        }
+        st.reqs = merged;
+        self.compact(&mut st)?;
+        Ok(true)
+    }
+
     /// Marks requests processed (after the compactor removed their entries).
     pub fn mark_processed(&self, ids: &[(String, String)]) -> Result<()> {
         let mut st = self.requests.lock();

@@ -53,6 +53,9 @@ pub fn remove_tmp_files(dirs: &[PathBuf]) {
 /// layout"): everything of writer `w` is under `writers/<w>/`.
 pub const WRITERS_PREFIX: &str = "writers/";
 
+/// The delete requests of every tenant, published by the active backend.
+pub const DELETES_KEY: &str = "deletes/requests.json";
+
 /// The writer's manifest object.
 pub fn bucket_manifest_key(writer: &str) -> String {
     format!("{WRITERS_PREFIX}{writer}/MANIFEST.json")

@@ -26,6 +26,10 @@ pub struct BucketManifest {
     /// objects listed.
     pub checkpoint: u64,
     pub files: Vec<BucketFile>,
+    /// Delete requests (tenant, request id) this writer carried out on its
+    /// files; the backend marks a request processed once every writer has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processed_deletes: Vec<(String, String)>,
 }
 
 impl BucketManifest {

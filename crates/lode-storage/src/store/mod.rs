@@ -35,6 +35,7 @@ use std::time::Duration;
 use crate::layout::chunk_path;
 
 pub mod compaction;
+mod deletes;
 mod feed;
 mod replica;
 mod status;
@@ -106,6 +107,9 @@ pub enum Remote {
         bucket: Arc<lode_bucket::Bucket>,
         feeds: Arc<dyn FeedSource>,
         poll: Duration,
+        /// The active backend: its delete requests are the ones in the
+        /// bucket (`deletes/requests.json`), which the others follow.
+        owns_deletes: bool,
     },
 }
 
@@ -124,6 +128,7 @@ impl std::fmt::Debug for Remote {
                 bucket,
                 feeds,
                 poll,
+                ..
             } => f
                 .debug_struct("Reader")
                 .field("bucket", bucket)
@@ -374,11 +379,13 @@ impl Store {
         start: i64,
         end: i64,
     ) -> Result<DeleteRequest> {
+        self.inner.refuse_deletes_here()?;
         let now = self.inner.opts.clock.now_ns();
         let r = self.inner.deletes.add(tenant, query, start, end, now)?;
         if let Some(t) = self.inner.tenant(tenant) {
             self.inner.refresh_view(tenant, &mut t.write());
         }
+        self.inner.publish_deletes()?;
         Ok(r)
     }
 
@@ -392,10 +399,12 @@ impl Store {
         tenant: &str,
         id: &str,
     ) -> Result<std::result::Result<(), CancelError>> {
+        self.inner.refuse_deletes_here()?;
         let r = self.inner.deletes.cancel(tenant, id)?;
         if let Some(t) = self.inner.tenant(tenant) {
             self.inner.refresh_view(tenant, &mut t.write());
         }
+        self.inner.publish_deletes()?;
         Ok(r)
     }
 

@@ -22,7 +22,7 @@ use crate::tenant::Tenant;
 use lode_bucket::Bucket;
 use lode_logql::LabelSet;
 use lode_proto::PushStream;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -67,6 +67,8 @@ struct WriterReplica {
     pages: Vec<(u64, Vec<u8>)>,
     last_seq: u64,
     incarnation: String,
+    /// Delete requests the writer carried out (from its manifest).
+    processed_deletes: HashSet<(String, String)>,
 }
 
 impl WriterReplica {
@@ -119,6 +121,7 @@ impl Inner {
                 bucket,
                 feeds,
                 poll,
+                ..
             }) => Some((bucket, feeds, *poll)),
             _ => None,
         }
@@ -184,6 +187,18 @@ impl Inner {
         let Some((bucket, _, _)) = self.replica_parts() else {
             return Ok(());
         };
+        // Delete requests: the backend's list (the backend itself reads it
+        // once, at its start, and publishes every change after).
+        let owner = matches!(
+            self.opts.remote,
+            Some(super::Remote::Reader {
+                owns_deletes: true,
+                ..
+            })
+        );
+        if !owner || !self.replica.lock().status.synced {
+            self.pull_deletes()?;
+        }
         let listed = bucket.list(WRITERS_PREFIX)?;
         for o in listed {
             let Some(writer) = writer_of_manifest_key(&o.key) else {
@@ -213,6 +228,17 @@ impl Inner {
                 opened.push((f.tenant.clone(), file));
             }
             self.apply_manifest(writer, hash, &m, opened)?;
+        }
+        if owner {
+            let done: Vec<HashSet<(String, String)>> = self
+                .replica
+                .lock()
+                .writers
+                .values()
+                .filter(|w| w.manifest_hash != 0)
+                .map(|w| w.processed_deletes.clone())
+                .collect();
+            self.settle_deletes(&done)?;
         }
         Ok(())
     }
@@ -246,6 +272,7 @@ impl Inner {
             w.pages.retain(|(last, _)| *last > cp);
         }
         w.manifest_hash = hash;
+        w.processed_deletes = m.processed_deletes.iter().cloned().collect();
         let mut added: HashMap<String, Vec<ChunkFile>> = HashMap::new();
         for (tenant, f) in opened {
             added.entry(tenant).or_default().push(f);

@@ -43,6 +43,7 @@ fn writer(dir: &Path, bucket: &Arc<Bucket>) -> Arc<Store> {
     let opts = StoreOptions {
         data_dir: dir.to_path_buf(),
         fsync: false,
+        delete_cancel_period: Duration::ZERO,
         remote: Some(Remote::Writer {
             bucket: bucket.clone(),
             evict_uploaded: true,
@@ -53,6 +54,10 @@ fn writer(dir: &Path, bucket: &Arc<Bucket>) -> Arc<Store> {
 }
 
 fn reader(dir: &Path, bucket: &Arc<Bucket>, feeds: &Arc<Direct>) -> Store {
+    replica(dir, bucket, feeds, false)
+}
+
+fn replica(dir: &Path, bucket: &Arc<Bucket>, feeds: &Arc<Direct>, owns_deletes: bool) -> Store {
     let opts = StoreOptions {
         data_dir: dir.to_path_buf(),
         remote: Some(Remote::Reader {
@@ -60,7 +65,9 @@ fn reader(dir: &Path, bucket: &Arc<Bucket>, feeds: &Arc<Direct>) -> Store {
             feeds: feeds.clone(),
             // The tests sync by hand.
             poll: Duration::from_secs(3600),
+            owns_deletes,
         }),
+        delete_cancel_period: Duration::ZERO,
         ..Default::default()
     };
     Store::open(opts, Limits::default()).unwrap()
@@ -244,4 +251,61 @@ fn wal_is_kept_until_the_bucket_holds_it() {
         FeedPage::Records { frames, .. } => assert!(frames.is_empty()),
         p => panic!("{p:?}"),
     }
+}
+
+#[test]
+fn the_backends_delete_requests_hide_entries_on_readers_and_writers_carry_them_out() {
+    let bucket = Arc::new(Bucket::in_memory(64 << 20).unwrap());
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let feeds = Arc::new(Direct::default());
+    let w1 = writer(dirs[0].path(), &bucket);
+    let w2 = writer(dirs[1].path(), &bucket);
+    feeds.writers.lock().push(("w1".into(), w1.clone()));
+    feeds.writers.lock().push(("w2".into(), w2.clone()));
+    let r = reader(dirs[2].path(), &bucket, &feeds);
+    let backend = replica(dirs[3].path(), &bucket, &feeds, true);
+    push(&w1, 10, 0);
+    push(&w2, 10, 10);
+    for w in [&w1, &w2] {
+        w.flush().unwrap();
+        w.upload_now().unwrap();
+    }
+    r.sync_replica();
+    backend.sync_replica();
+    assert_eq!(lines(&r).len(), 20);
+    assert!(
+        r.add_delete("t", r#"{app="a"} |= "line 1""#, 0, i64::MAX)
+            .is_err(),
+        "readers send deletes to the backend"
+    );
+    let now = backend.clock().now_ns();
+    let req = backend
+        .add_delete(
+            "t",
+            r#"{app="a"} |= "line 1""#,
+            now - 3_600_000_000_000,
+            now,
+        )
+        .unwrap();
+    // "line 1" and "line 10".."line 19": 11 entries, on both writers.
+    r.sync_replica();
+    assert_eq!(lines(&r).len(), 9, "hidden on a reader at once");
+    for w in [&w1, &w2] {
+        w.upload_now().unwrap();
+        let rep = w.compact().unwrap();
+        assert!(rep.deleted_entries > 0, "{rep:?}");
+        w.upload_now().unwrap();
+    }
+    backend.sync_replica();
+    let listed = backend.list_deletes("t");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].request_id, req.request_id);
+    assert_eq!(
+        listed[0].status,
+        crate::delete::DeleteStatus::Processed,
+        "every writer did it"
+    );
+    r.sync_replica();
+    assert_eq!(lines(&r).len(), 9, "gone from the files, not only hidden");
+    assert_eq!(counted(&r), 9);
 }

@@ -39,6 +39,8 @@ pub(crate) struct UploadState {
     /// Uploaded objects: (tenant, id) → size.
     files: HashMap<(String, u64), u64>,
     checkpoint: u64,
+    /// The delete requests the uploaded manifest reports carried out.
+    processed_deletes: Vec<(String, String)>,
     /// Objects to delete once their time comes.
     pending_deletes: Vec<(String, Instant)>,
 }
@@ -119,15 +121,19 @@ impl Inner {
                         .map(|f| ((f.tenant, f.id), f.size))
                         .collect();
                     st.checkpoint = m.checkpoint;
+                    st.processed_deletes = m.processed_deletes;
                 }
                 Err(BucketError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }
             st.loaded = true;
         }
+        // The backend's delete requests, for this writer's compactor.
+        self.pull_deletes()?;
+        let processed = self.deletes.processed_ids();
         let manifest = self.manifest.lock().clone();
         let data = &self.opts.data_dir;
-        let mut changed = manifest.checkpoint != st.checkpoint;
+        let mut changed = manifest.checkpoint != st.checkpoint || processed != st.processed_deletes;
         for f in &manifest.files {
             let k = (f.tenant.clone(), f.id);
             if st.files.contains_key(&k) {
@@ -173,9 +179,11 @@ impl Inner {
                         zstd_level: f.zstd_level,
                     })
                     .collect(),
+                processed_deletes: processed.clone(),
             };
             bucket.put(&bucket_manifest_key(&me), body.to_bytes().into())?;
             st.checkpoint = manifest.checkpoint;
+            st.processed_deletes = processed;
             let gone: Vec<(String, u64)> = st
                 .files
                 .keys()
