@@ -201,18 +201,42 @@ fn a_reader_sees_every_entry_once_through_flushes_compactions_and_restarts() {
     assert_eq!(counted(&r), 25);
 }
 
+/// Two writers on one in-memory bucket, their feeds, and two spare
+/// directories for readers.
+struct TwoWriters {
+    bucket: Arc<Bucket>,
+    feeds: Arc<Direct>,
+    w1: Arc<Store>,
+    w2: Arc<Store>,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+impl TwoWriters {
+    fn new() -> TwoWriters {
+        let bucket = Arc::new(Bucket::in_memory(64 << 20).unwrap());
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let feeds = Arc::new(Direct::default());
+        let w1 = writer(dirs[2].path(), &bucket);
+        let w2 = writer(dirs[3].path(), &bucket);
+        feeds.writers.lock().push(("w1".into(), w1.clone()));
+        feeds.writers.lock().push(("w2".into(), w2.clone()));
+        TwoWriters {
+            bucket,
+            feeds,
+            w1,
+            w2,
+            dirs,
+        }
+    }
+}
+
 #[test]
 fn two_writers_are_read_as_one_store() {
-    let bucket = Arc::new(Bucket::in_memory(64 << 20).unwrap());
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let feeds = Arc::new(Direct::default());
-    let w1 = writer(dirs[0].path(), &bucket);
-    let w2 = writer(dirs[1].path(), &bucket);
-    feeds.writers.lock().push(("w1".into(), w1.clone()));
-    feeds.writers.lock().push(("w2".into(), w2.clone()));
-    let r = reader(dirs[2].path(), &bucket, &feeds);
+    let c = TwoWriters::new();
+    let (w1, w2) = (&c.w1, &c.w2);
+    let r = reader(c.dirs[0].path(), &c.bucket, &c.feeds);
     for i in 0..20 {
-        push(if i % 2 == 0 { &w1 } else { &w2 }, 1, i);
+        push(if i % 2 == 0 { w1 } else { w2 }, 1, i);
         if i == 7 {
             w1.flush().unwrap();
         }
@@ -255,18 +279,13 @@ fn wal_is_kept_until_the_bucket_holds_it() {
 
 #[test]
 fn the_backends_delete_requests_hide_entries_on_readers_and_writers_carry_them_out() {
-    let bucket = Arc::new(Bucket::in_memory(64 << 20).unwrap());
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let feeds = Arc::new(Direct::default());
-    let w1 = writer(dirs[0].path(), &bucket);
-    let w2 = writer(dirs[1].path(), &bucket);
-    feeds.writers.lock().push(("w1".into(), w1.clone()));
-    feeds.writers.lock().push(("w2".into(), w2.clone()));
-    let r = reader(dirs[2].path(), &bucket, &feeds);
-    let backend = replica(dirs[3].path(), &bucket, &feeds, true);
+    let c = TwoWriters::new();
+    let (w1, w2) = (&c.w1, &c.w2);
+    let r = reader(c.dirs[0].path(), &c.bucket, &c.feeds);
+    let backend = replica(c.dirs[1].path(), &c.bucket, &c.feeds, true);
     push(&w1, 10, 0);
     push(&w2, 10, 10);
-    for w in [&w1, &w2] {
+    for w in [w1, w2] {
         w.flush().unwrap();
         w.upload_now().unwrap();
     }
@@ -290,7 +309,7 @@ fn the_backends_delete_requests_hide_entries_on_readers_and_writers_carry_them_o
     // "line 1" and "line 10".."line 19": 11 entries, on both writers.
     r.sync_replica();
     assert_eq!(lines(&r).len(), 9, "hidden on a reader at once");
-    for w in [&w1, &w2] {
+    for w in [w1, w2] {
         w.upload_now().unwrap();
         let rep = w.compact().unwrap();
         assert!(rep.deleted_entries > 0, "{rep:?}");
