@@ -283,8 +283,8 @@ fn the_backends_delete_requests_hide_entries_on_readers_and_writers_carry_them_o
     let (w1, w2) = (&c.w1, &c.w2);
     let r = reader(c.dirs[0].path(), &c.bucket, &c.feeds);
     let backend = replica(c.dirs[1].path(), &c.bucket, &c.feeds, true);
-    push(&w1, 10, 0);
-    push(&w2, 10, 10);
+    push(w1, 10, 0);
+    push(w2, 10, 10);
     for w in [w1, w2] {
         w.flush().unwrap();
         w.upload_now().unwrap();
