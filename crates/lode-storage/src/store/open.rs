@@ -8,7 +8,6 @@ use crate::format::chunk_file::{sync_dir, ChunkFile};
 use crate::format::manifest::Manifest;
 use crate::format::wal::{self, WalWriter};
 use crate::ingest::Limits;
-use lode_logql::LabelSet;
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fs;
@@ -27,7 +26,6 @@ impl Store {
     /// replays the WAL, and starts the writer and flusher threads.
     pub fn open(opts: StoreOptions, limits: Limits) -> Result<Store> {
         let data = opts.data_dir.clone();
-        let io = |ctx: &'static str| move |e| StorageError::from_io(ctx, e);
         let named = |what: &str, p: &Path| {
             let ctx = format!("{what} {}", p.display());
             move |e| StorageError::from_io(&ctx, e)
@@ -139,11 +137,7 @@ impl Store {
                 &data.join("wal"),
                 manifest.checkpoint,
                 |rec| {
-                    let streams = rec
-                        .streams
-                        .into_iter()
-                        .map(|s| (LabelSet::from_pairs(s.labels.iter().cloned()), s))
-                        .collect();
+                    let streams = super::writer::keyed(rec.streams);
                     // The active set after a restart is what the WAL says was
                     // pushed when (records of older builds: as of now).
                     inner.apply(&rec.tenant, streams, rec.pushed_at.unwrap_or(now))?;
@@ -184,47 +178,29 @@ impl Store {
         *inner.flush_tx.lock() = Some(ftx);
         let mut threads = Vec::new();
         let w = inner.clone();
-        threads.push(
-            thread::Builder::new()
-                .name("lode-wal".into())
-                .spawn(move || w.writer_loop(wrx, wal, next_seq))
-                .map_err(io("spawning writer"))?,
-        );
+        threads.push(spawn("lode-wal", move || {
+            w.writer_loop(wrx, wal, next_seq)
+        })?);
         let f = inner.clone();
-        threads.push(
-            thread::Builder::new()
-                .name("lode-flush".into())
-                .spawn(move || {
-                    while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
-                        frx.recv_timeout(f.opts.flush_interval)
-                    {
-                        if let Err(e) = f.flush() {
-                            tracing::error!(error = %e, "flush failed; data stays in the WAL");
-                        }
-                        f.sweep_all();
-                    }
-                })
-                .map_err(io("spawning flusher"))?,
-        );
+        threads.push(spawn("lode-flush", move || {
+            while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
+                frx.recv_timeout(f.opts.flush_interval)
+            {
+                if let Err(e) = f.flush() {
+                    tracing::error!(error = %e, "flush failed; data stays in the WAL");
+                }
+                f.sweep_all();
+            }
+        })?);
         let (ctx, crx) = mpsc::channel::<()>();
         *inner.compact_tx.lock() = Some(ctx);
         let c = inner.clone();
-        threads.push(
-            thread::Builder::new()
-                .name("lode-compact".into())
-                .spawn(move || c.compactor_loop(crx))
-                .map_err(io("spawning compactor"))?,
-        );
+        threads.push(spawn("lode-compact", move || c.compactor_loop(crx))?);
         if writer {
             let (utx, urx) = mpsc::channel::<()>();
             *inner.upload_tx.lock() = Some(utx);
             let u = inner.clone();
-            threads.push(
-                thread::Builder::new()
-                    .name("lode-upload".into())
-                    .spawn(move || u.upload_loop(urx))
-                    .map_err(io("spawning uploader"))?,
-            );
+            threads.push(spawn("lode-upload", move || u.upload_loop(urx))?);
         }
         Ok(Store {
             inner,
@@ -238,15 +214,20 @@ impl Store {
         let (tx, rx) = mpsc::channel::<()>();
         *inner.replica_tx.lock() = Some(tx);
         let r = inner.clone();
-        let t = thread::Builder::new()
-            .name("lode-replica".into())
-            .spawn(move || r.replica_loop(rx))
-            .map_err(|e| StorageError::from_io("spawning replica", e))?;
+        let t = spawn("lode-replica", move || r.replica_loop(rx))?;
         Ok(Store {
             inner,
             threads: Mutex::new(vec![t]),
         })
     }
+}
+
+/// Starts one of the store's background threads.
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| StorageError::from_io(&format!("spawning {name}"), e))
 }
 
 /// A writer's id: kept in `WRITER_ID` so that it names the same bucket

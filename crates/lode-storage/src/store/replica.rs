@@ -283,7 +283,7 @@ impl Inner {
         }
         tenants.sort();
         tenants.dedup();
-        let records = if advanced {
+        let mut records = if advanced {
             held_records(&st.writers, self.opts.clock.now_ns())?
         } else {
             HashMap::new()
@@ -298,10 +298,7 @@ impl Inner {
                 attached.push(((name.clone(), id), t.attach_file(f)));
             }
             if advanced {
-                self.clear_heads(&mut t);
-                for (streams, pushed_at) in records.get(&name).cloned().unwrap_or_default() {
-                    self.apply_to(&mut t, streams, pushed_at)?;
-                }
+                self.rebuild_heads(&mut t, records.remove(&name).unwrap_or_default())?;
             }
         }
         let w = st
@@ -312,8 +309,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Empties every head and in-memory block of a tenant (a reader's come
-    /// only from feeds, and are rebuilt from the records still held).
+    /// A tenant's heads and in-memory blocks from `held` alone (a reader's
+    /// come only from feeds, and are rebuilt from the records still held).
+    fn rebuild_heads(&self, t: &mut Tenant, held: Held) -> Result<()> {
+        self.clear_heads(t);
+        for (streams, pushed_at) in held {
+            self.apply_to(t, streams, pushed_at)?;
+        }
+        Ok(())
+    }
+
+    /// Empties every head and in-memory block of a tenant.
     fn clear_heads(&self, t: &mut Tenant) {
         for s in t.streams.iter_mut() {
             let raw = s.head.bytes() as u64;
@@ -437,7 +443,7 @@ impl Inner {
                 w.last_seq = last_seq;
                 drop(st);
                 for rec in fresh {
-                    let streams = keyed(rec.streams);
+                    let streams = super::writer::keyed(rec.streams);
                     // Live tails on a reader hear what its writers took.
                     self.subscribers.notify(&rec.tenant, &streams);
                     let pushed_at = rec.pushed_at.unwrap_or_else(|| self.opts.clock.now_ns());
@@ -452,13 +458,9 @@ impl Inner {
     /// went back).
     fn rebuild_all_heads(&self) -> Result<()> {
         let _a = self.apply_lock.lock();
-        let records = held_records(&self.replica.lock().writers, self.opts.clock.now_ns())?;
+        let mut records = held_records(&self.replica.lock().writers, self.opts.clock.now_ns())?;
         for (name, t) in self.tenant_list() {
-            let mut t = t.write();
-            self.clear_heads(&mut t);
-            for (streams, pushed_at) in records.get(&name).cloned().unwrap_or_default() {
-                self.apply_to(&mut t, streams, pushed_at)?;
-            }
+            self.rebuild_heads(&mut t.write(), records.remove(&name).unwrap_or_default())?;
         }
         Ok(())
     }
@@ -481,18 +483,11 @@ fn held_records(
                     let pushed_at = rec.pushed_at.unwrap_or(now);
                     out.entry(rec.tenant)
                         .or_default()
-                        .push((keyed(rec.streams), pushed_at));
+                        .push((super::writer::keyed(rec.streams), pushed_at));
                 }
                 Ok(())
             })?;
         }
     }
     Ok(out)
-}
-
-fn keyed(streams: Vec<PushStream>) -> Vec<(LabelSet, PushStream)> {
-    streams
-        .into_iter()
-        .map(|s| (LabelSet::from_pairs(s.labels.iter().cloned()), s))
-        .collect()
 }

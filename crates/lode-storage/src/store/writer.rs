@@ -148,6 +148,15 @@ impl Store {
     }
 }
 
+/// A record's streams with their label sets, as `Inner::apply` takes them
+/// (WAL replay and readers' feeds).
+pub(super) fn keyed(streams: Vec<PushStream>) -> Vec<(LabelSet, PushStream)> {
+    streams
+        .into_iter()
+        .map(|s| (LabelSet::from_pairs(s.labels.iter().cloned()), s))
+        .collect()
+}
+
 impl Inner {
     pub(super) fn tenant_or_create(&self, name: &str) -> Arc<RwLock<Tenant>> {
         if let Some(t) = self.tenant(name) {
