@@ -11,6 +11,7 @@ use lode_logql::engine::{evaluate, EvalParams};
 use lode_logql::pipeline::LogPipeline;
 use lode_logql::{Expr, LabelSet};
 use lode_storage::format::block::{decode_block, decode_meta, encode_block, Compression};
+use lode_storage::format::filter;
 use lode_storage::index::{compile_all, LabelIndex};
 use lode_storage::{Direction, LogQuery, Store, StoreOptions};
 use std::hint::black_box;
@@ -53,6 +54,10 @@ fn blocks(c: &mut Criterion) {
             b.iter(|| decode_meta(black_box(&enc)).unwrap())
         });
     }
+    // The content filter every sealed block gets (`format/filter.rs`).
+    g.bench_function("filter_build", |b| {
+        b.iter(|| filter::build(black_box(&block).iter().map(|e| e.line.as_bytes())))
+    });
     g.finish();
 }
 

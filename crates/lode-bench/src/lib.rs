@@ -12,3 +12,4 @@ pub mod push;
 pub mod queries;
 pub mod report;
 pub mod rng;
+pub mod sizes;

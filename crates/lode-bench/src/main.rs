@@ -9,6 +9,7 @@
 //! lode-bench hostile --lode PATH --data-dir DIR [--port 3198] [--clients 8] [--secs 5]
 //!     the reliability issue's memory and availability attacks, peak RSS per kind
 //! lode-bench gen [--lines N]            data-set statistics and sample lines
+//! lode-bench sizes --data-dir DIR       where the chunk files' bytes go, per line
 //! lode-bench pipeline [--bytes 1G] [--query Q]...   LogQL pipeline throughput per core
 //! ```
 //! `load` pushes the data set placed in the last ~6.5 hours (so a 7-day
@@ -90,6 +91,7 @@ fn main() {
         "month" => month_cmd(&a),
         "hostile" => hostile_cmd(&a),
         "gen" => gen_stats(&a),
+        "sizes" => sizes_cmd(&a),
         "pipeline" => pipeline_cmd(&a),
         _ => {
             println!("{}", USAGE);
@@ -105,7 +107,7 @@ fn main() {
 const USAGE: &str = "usage: lode-bench load --url URL [--query-url READER_URL [--query-pid PID]] [--lines N] [--connections N] [--batch-bytes N] [--seed N] \
 [--streams N] [--pid N] [--data-dir DIR] [--tenant T] [--warm N] [--label NAME] [--no-flush] [--no-memory]\n       \
 lode-bench month --lode PATH --data-dir DIR [--port N] [--days N] [--streams N] [--lines N] [--day-secs S] [--idle-secs S]\n       \
-lode-bench gen [--lines N] [--seed N]\n       lode-bench pipeline [--bytes 1G] [--query Q]...";
+lode-bench gen [--lines N] [--seed N]\n       lode-bench sizes --data-dir DIR\n       lode-bench pipeline [--bytes 1G] [--query Q]...";
 
 fn dataset(a: &Args, default_lines: u64, end_ns: i64) -> Result<gen::Dataset, String> {
     let lines = a.num("lines", default_lines)?;
@@ -186,6 +188,13 @@ fn gen_stats(a: &Args) -> Result<(), String> {
         ds.needle,
         ds.needle_index
     );
+    Ok(())
+}
+
+fn sizes_cmd(a: &Args) -> Result<(), String> {
+    let dir = a.get("data-dir").ok_or("sizes needs --data-dir DIR")?;
+    let s = lode_bench::sizes::measure(std::path::Path::new(dir))?;
+    print!("{}", lode_bench::sizes::table(&s));
     Ok(())
 }
 

@@ -53,9 +53,12 @@ fn main() -> ExitCode {
 }
 
 /// mimalloc keeps freed pages for a second and returns them only when it
-/// is called again; with `MIMALLOC_PURGE_DELAY=0` it returns them at once.
-/// Measured on 3 M pushed lines: peak RSS 149 → 135 MiB, RSS after the
-/// queries 92 → 59 MiB, ingest CPU within noise (docs/performance.md).
+/// is called again. At once (`MIMALLOC_PURGE_DELAY=0`) kept RSS lowest, but
+/// every query and push then faulted its buffers in again (page faults and
+/// kernel zeroing were a third of a needle query); after 100 ms, memory
+/// still goes back to the OS right after a flush or a query. Measured on
+/// 5 M pushed lines against 0: ingest CPU -13 %, query-mix CPU -43 %, peak
+/// RSS +7 MiB (docs/performance.md).
 /// mimalloc reads its options from the environment before `main`, and
 /// setting them from code needs `unsafe`, so the server re-executes itself
 /// once with the option set (same PID: `exec`). A value already in the
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
 fn allocator_options() {
     use std::os::unix::process::CommandExt;
     const OPTION: &str = "MIMALLOC_PURGE_DELAY";
+    const MILLIS: &str = "100";
     if std::env::var_os(OPTION).is_some() {
         return;
     }
@@ -74,10 +78,10 @@ fn allocator_options() {
     let err = std::process::Command::new(&exe)
         .arg0(arg0)
         .args(args)
-        .env(OPTION, "0")
+        .env(OPTION, MILLIS)
         .exec();
     // Only reached when exec failed: run as we are.
-    eprintln!("lode: could not re-execute with {OPTION}=0 ({err}); memory is returned to the OS more slowly");
+    eprintln!("lode: could not re-execute with {OPTION}={MILLIS} ({err}); memory is returned to the OS more slowly");
 }
 
 fn load(opts: &Options) -> Result<Config, String> {

@@ -50,30 +50,51 @@ pub(super) fn level_from_words(line: &str) -> &'static str {
 }
 
 /// One pass: at every delimited word start whose first letter can begin a
-/// level word, test the candidates.
+/// level word, test the candidates. One table lookup a byte: the class of
+/// the byte before decides whether this one starts a word.
 fn scan(b: &[u8]) -> u8 {
     let mut found = 0u8;
-    for i in 0..b.len() {
-        let c = b[i] | 0x20;
-        if !matches!(c, b't' | b'd' | b'f' | b'c' | b'e' | b'w' | b'i')
-            || (i > 0 && !is_delimiter(b[i - 1]))
-        {
-            continue;
-        }
-        for (word, bit) in WORDS {
-            if word[0] == c
-                && b.len() >= i + word.len()
-                && b[i..i + word.len()].eq_ignore_ascii_case(word)
-                && b.get(i + word.len()).is_none_or(|&n| is_delimiter(n))
-            {
-                found |= bit;
+    let mut after_delimiter = true;
+    for (i, &c) in b.iter().enumerate() {
+        let class = CLASS[c as usize];
+        if after_delimiter && class & START != 0 {
+            let lower = c | 0x20;
+            for (word, bit) in WORDS {
+                if word[0] == lower
+                    && b.len() >= i + word.len()
+                    && b[i..i + word.len()].eq_ignore_ascii_case(word)
+                    && b.get(i + word.len()).is_none_or(|&n| is_delimiter(n))
+                {
+                    found |= bit;
+                }
             }
         }
+        after_delimiter = class & DELIMITER != 0;
     }
     found
 }
 
-fn is_delimiter(c: u8) -> bool {
+const DELIMITER: u8 = 1;
+const START: u8 = 2;
+
+/// Per byte: whether it delimits a word, whether it can begin a level word.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if is_delimiter(b) {
+            t[c] |= DELIMITER;
+        }
+        if matches!(b | 0x20, b't' | b'd' | b'f' | b'c' | b'e' | b'w' | b'i') {
+            t[c] |= START;
+        }
+        c += 1;
+    }
+    t
+};
+
+const fn is_delimiter(c: u8) -> bool {
     matches!(
         c,
         b' ' | b'\t'
@@ -149,5 +170,30 @@ mod tests {
         assert_eq!(w("\u{130}NFO ready"), "info");
         assert_eq!(w("Störung ℹ️ INFO"), "info");
         assert_eq!(w("éinfo"), "unknown");
+    }
+
+    /// The definition, word by word: split at delimiters, look each word up.
+    fn by_words(b: &[u8]) -> u8 {
+        b.split(|&c| super::is_delimiter(c))
+            .filter_map(|w| {
+                super::WORDS
+                    .iter()
+                    .find(|(word, _)| w.eq_ignore_ascii_case(word))
+                    .map(|(_, bit)| *bit)
+            })
+            .fold(0, |a, b| a | b)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn prop_scan_finds_exactly_the_delimited_words(
+            parts in proptest::collection::vec(
+                "(?i)(err|error|warn|warning|info|debug|trace|fatal|critical|inform|x)|[ :=\\[\\]\"|/_.-]",
+                0..24,
+            )
+        ) {
+            let line = parts.concat();
+            proptest::prop_assert_eq!(super::scan(line.as_bytes()), by_words(line.as_bytes()));
+        }
     }
 }

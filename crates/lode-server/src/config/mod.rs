@@ -474,7 +474,7 @@ impl Default for StorageConfig {
             wal_fsync: FsyncPolicy::Always,
             block_target_bytes: Size(256 * 1024),
             flush_interval: Dur::secs(60),
-            max_unflushed_bytes: Size(64 << 20),
+            max_unflushed_bytes: Size(48 << 20),
             compression: CompressionKind::Zstd,
             zstd_level: 1,
         }

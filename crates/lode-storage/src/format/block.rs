@@ -372,6 +372,30 @@ pub(crate) fn prefix_len(head: &[u8]) -> Option<usize> {
     usize::try_from(total).ok()
 }
 
+/// Stored bytes of a block's sections, for reports on where disk goes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SectionSizes {
+    /// The codec byte, the lengths and the columns' checksum.
+    pub header: u64,
+    /// Timestamps, line lengths and metadata-set indexes (empty for a
+    /// row-layout block, whose timestamps are in `meta`).
+    pub columns: u64,
+    pub meta: u64,
+    pub lines: u64,
+}
+
+/// Where a block's bytes go, from its header alone.
+pub fn section_sizes(payload: &[u8]) -> Result<SectionSizes, StorageError> {
+    let mut r = Reader::new(payload);
+    let (_, h) = header(&mut r)?;
+    Ok(SectionSizes {
+        header: r.position() as u64,
+        columns: h.columns.map_or(0, |(_, c)| c),
+        meta: h.meta.0,
+        lines: h.lines.0,
+    })
+}
+
 /// What `read_in_place` reads, without the lines: from a whole payload,
 /// or from a columnar block's prefix (`prefix_len` bytes, the lines
 /// section absent), whose own checksum is checked then.
@@ -927,6 +951,18 @@ mod tests {
         let mut r = Reader::new(b);
         let (_, h) = header(&mut r).unwrap();
         (h.columns.unwrap().1 + h.meta.0) as usize
+    }
+
+    #[test]
+    fn section_sizes_add_up_to_the_block() {
+        let entries: Vec<Entry> = (0..300)
+            .map(|i| entry(i, &format!("line {i} of text"), &[("trace_id", "abc")]))
+            .collect();
+        let b = encode_block(&entries, Compression::Zstd(1)).unwrap();
+        let s = section_sizes(&b).unwrap();
+        assert!(s.columns > 0 && s.lines > 0 && s.meta > 0, "{s:?}");
+        assert_eq!(s.header + s.columns + s.meta + s.lines, b.len() as u64);
+        assert!(section_sizes(&[9]).is_err());
     }
 
     #[test]

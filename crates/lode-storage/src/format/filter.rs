@@ -67,19 +67,48 @@ pub fn build<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
         let mut line_bytes = 0usize;
         for l in lines {
             line_bytes += l.len();
-            if l.len() < GRAM {
-                continue;
-            }
-            for c in l.windows(GRAM) {
-                let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                // Branch-free: letters and digits alternate unpredictably
-                // in log text, a branch here mispredicts a lot.
-                let i = slot(gram_hash(w), BUILD_BITS);
-                s[i / 64] |= u64::from(qualifies(w)) << (i % 64);
-            }
+            add_line(s, l);
         }
         fold(s, line_bytes)
     })
+}
+
+/// Sets the bits of every qualifying window of `l`. Five windows come from
+/// each 8-byte load, with their letter test done on all eight lanes at once.
+/// Branch-free: letters and digits alternate unpredictably in log text, a
+/// branch per window mispredicts a lot.
+#[inline]
+fn add_line(s: &mut [u64; BUILD_BITS / 64], l: &[u8]) {
+    let mut i = 0;
+    while i + 8 <= l.len() {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&l[i..i + 8]);
+        let x = u64::from_le_bytes(x);
+        let q = qualifying_windows(x);
+        for k in 0..5 {
+            let j = slot(gram_hash((x >> (8 * k)) as u32), BUILD_BITS);
+            s[j / 64] |= (q >> (8 * k) & 1) << (j % 64);
+        }
+        i += 5;
+    }
+    while i + GRAM <= l.len() {
+        let w = window(l, i);
+        let j = slot(gram_hash(w), BUILD_BITS);
+        s[j / 64] |= u64::from(qualifies(w)) << (j % 64);
+        i += 1;
+    }
+}
+
+/// Bit `8·k` is set when the window of bytes `k..k+4` of `x` qualifies
+/// (k ≤ 4), as [`qualifies`] decides it.
+#[inline]
+fn qualifying_windows(x: u64) -> u64 {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let y = (x | 0x2020_2020_2020_2020) & 0x7f7f_7f7f_7f7f_7f7f;
+    let ge_a = y.wrapping_add(0x1f1f_1f1f_1f1f_1f1f);
+    let gt_z = y.wrapping_add(0x0505_0505_0505_0505);
+    let lanes = ((x & HI) | (ge_a & !gt_z & HI)) >> 7;
+    lanes | lanes >> 8 | lanes >> 16 | lanes >> 24
 }
 
 /// Picks the smallest size whose fill is acceptable and encodes it.
@@ -265,10 +294,41 @@ mod tests {
         assert!(!n.may_occur(&[KIND_GRAMS4, 0, 0, 0, 0, 0, 0, 0, 0]));
     }
 
+    /// The definition: every window, one at a time.
+    fn build_by_windows(lines: &[&[u8]]) -> Option<Vec<u8>> {
+        let mut s = Box::new([0u64; BUILD_BITS / 64]);
+        for l in lines {
+            for c in l.windows(GRAM) {
+                let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                if scalar_qualifies(w) {
+                    let i = slot(gram_hash(w), BUILD_BITS);
+                    s[i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        fold(&s[..], lines.iter().map(|l| l.len()).sum())
+    }
+
     proptest! {
         #[test]
         fn prop_swar_class_matches_scalar(w in any::<u32>()) {
             prop_assert_eq!(qualifies(w), scalar_qualifies(w));
+        }
+
+        #[test]
+        fn prop_window_lanes_match_scalar(x in any::<u64>()) {
+            let q = qualifying_windows(x);
+            for k in 0..5 {
+                prop_assert_eq!(q >> (8 * k) & 1 == 1, scalar_qualifies((x >> (8 * k)) as u32));
+            }
+        }
+
+        #[test]
+        fn prop_build_sets_the_bits_of_every_window(
+            lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..90), 0..30),
+        ) {
+            let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+            prop_assert_eq!(build(lines.iter().copied()), build_by_windows(&lines));
         }
 
         /// No false negatives: any substring of any line (ASCII, digits,

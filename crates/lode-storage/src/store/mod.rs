@@ -146,7 +146,7 @@ impl Default for StoreOptions {
             fsync: true,
             block_target_bytes: 256 * 1024,
             flush_interval: Duration::from_secs(60),
-            max_unflushed_bytes: 64 << 20,
+            max_unflushed_bytes: 48 << 20,
             compression: Compression::Zstd(1),
             clock: crate::clock::system(),
             compaction_interval: Duration::from_secs(600),
