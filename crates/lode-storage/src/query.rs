@@ -11,6 +11,7 @@ use crate::format::chunk_file::ChunkFile;
 use crate::index::{compile_all, CompiledMatcher};
 use crate::prefilter::Prefilter;
 use crate::sources::{BlockHandle, Decoded, ScanStats, Source, StreamSources};
+use crate::stored_labels::StoredLabels;
 use crate::tenant::Tenant;
 use lode_logql::ast::Matcher;
 use lode_logql::pipeline::{LogPipeline, ProcessedEntry, StreamPipeline};
@@ -64,25 +65,36 @@ pub(crate) fn select_sources_filtered(
     end_incl: i64,
     prefilter: Option<&Prefilter>,
 ) -> Vec<StreamSources> {
-    let (mut out, view) = snapshot_sources(tenant, matchers, start, end_incl);
+    let (mut found, view) = snapshot_sources(tenant, matchers, start, end_incl);
     // Before `restrict`, which decodes the blocks pending deletes touch.
     if let Some(p) = prefilter.filter(|p| p.can_skip()) {
-        skip_blocks(&mut out, p);
+        skip_blocks(&mut found, p);
     }
+    // Label sets only for the streams left: a needle rules out nearly all.
+    let mut out: Vec<StreamSources> = found
+        .into_iter()
+        .map(|(labels, sources)| StreamSources {
+            labels: labels.to_label_set(),
+            sources,
+        })
+        .collect();
     view.restrict(&mut out);
     out
 }
+
+/// A stream's stored labels and its sources overlapping the query.
+type Found = (Arc<StoredLabels>, Vec<(Source, i64, i64)>);
 
 fn snapshot_sources(
     tenant: &RwLock<Tenant>,
     matchers: &[CompiledMatcher],
     start: i64,
     end_incl: i64,
-) -> (Vec<StreamSources>, Arc<crate::visibility::ReadView>) {
+) -> (Vec<Found>, Arc<crate::visibility::ReadView>) {
     let t = tenant.read();
     let view = t.view.clone();
     let ids = t.candidates_in(matchers, start, end_incl);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let s = &t.streams[id as usize];
         // Expired entries are invisible even before the compactor removes them.
@@ -90,7 +102,7 @@ fn snapshot_sources(
         if !s.overlaps(start, end_incl) || !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
             continue;
         }
-        let mut sources = Vec::new();
+        let mut sources = Vec::with_capacity(s.blocks.len() + 1);
         for b in &s.blocks {
             if b.overlaps(start, end_incl) && !b.is_damaged() {
                 sources.push((Source::Block(b.clone()), b.min_ts(), b.max_ts()));
@@ -102,10 +114,7 @@ fn snapshot_sources(
             sources.push((Source::Head(head), a, b));
         }
         if !sources.is_empty() {
-            out.push(StreamSources {
-                labels: s.labels.to_label_set(),
-                sources,
-            });
+            out.push((s.labels.clone(), sources));
         }
     }
     drop(t);
@@ -114,16 +123,13 @@ fn snapshot_sources(
 
 /// Drops the block sources whose filter rules the query out. A filter that
 /// cannot be read or checked keeps its block: skipping is only a shortcut.
-fn skip_blocks(streams: &mut Vec<StreamSources>, p: &Prefilter) {
-    let mut keep: Vec<Vec<bool>> = streams
-        .iter()
-        .map(|s| vec![true; s.sources.len()])
-        .collect();
+fn skip_blocks(streams: &mut Vec<Found>, p: &Prefilter) {
+    let mut keep: Vec<Vec<bool>> = streams.iter().map(|(_, s)| vec![true; s.len()]).collect();
     // File blocks grouped by file: their filters are read together.
     type Wanted = (Arc<ChunkFile>, Vec<(u32, usize, usize)>);
     let mut by_file: HashMap<*const ChunkFile, Wanted> = HashMap::new();
-    for (si, s) in streams.iter().enumerate() {
-        for (xi, (src, _, _)) in s.sources.iter().enumerate() {
+    for (si, (_, sources)) in streams.iter().enumerate() {
+        for (xi, (src, _, _)) in sources.iter().enumerate() {
             match src {
                 Source::Block(BlockHandle::Mem(m)) if !m.filter.is_empty() => {
                     keep[si][xi] = p.block_may_match(&m.filter);
@@ -157,11 +163,11 @@ fn skip_blocks(streams: &mut Vec<StreamSources>, p: &Prefilter) {
             }
         }
     }
-    for (s, keep) in streams.iter_mut().zip(&keep) {
+    for ((_, sources), keep) in streams.iter_mut().zip(&keep) {
         let mut k = keep.iter();
-        s.sources.retain(|_| k.next().copied().unwrap_or(true));
+        sources.retain(|_| k.next().copied().unwrap_or(true));
     }
-    streams.retain(|s| !s.sources.is_empty());
+    streams.retain(|(_, s)| !s.is_empty());
 }
 
 /// Heap entry; `key` orders entries so that "better" (closer to the
