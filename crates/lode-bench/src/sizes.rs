@@ -3,7 +3,8 @@
 //! line stored, so a change to the format or the compactor can be judged
 //! by what it saves.
 
-use lode_storage::format::block::{section_sizes, SectionSizes};
+use crate::procfs::dir_bytes;
+use lode_storage::format::block::{section_sizes, SectionSizes, MAX_HEADER_LEN};
 use lode_storage::format::chunk_file::ChunkFile;
 use std::path::{Path, PathBuf};
 
@@ -23,20 +24,19 @@ pub struct Sizes {
 
 /// Reads every chunk file under `dir`.
 pub fn measure(dir: &Path) -> Result<Sizes, String> {
-    let mut s = Sizes::default();
+    let mut s = Sizes {
+        dir: dir_bytes(dir).0,
+        ..Sizes::default()
+    };
     let mut files = Vec::new();
-    walk(dir, &mut files, &mut s.dir)?;
+    chunk_files(dir, &mut files)?;
     for (i, path) in files.iter().enumerate() {
-        if path.extension().is_none_or(|e| e != "chunk") {
-            continue;
-        }
         let f = ChunkFile::open(path, i as u64).map_err(|e| format!("{}: {e}", path.display()))?;
         s.files += 1;
         let mut in_blocks = 0u64;
         for (bi, b) in f.blocks.iter().enumerate() {
-            // The header is at most a codec byte, six varints and a CRC.
             let head = f
-                .read_block_head(bi, (b.len as usize).min(64))
+                .read_block_head(bi, MAX_HEADER_LEN)
                 .map_err(|e| format!("{}: block {bi}: {e}", path.display()))?;
             let x =
                 section_sizes(&head).map_err(|e| format!("{}: block {bi}: {e}", path.display()))?;
@@ -54,16 +54,16 @@ pub fn measure(dir: &Path) -> Result<Sizes, String> {
     Ok(s)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, total: &mut u64) -> Result<(), String> {
+/// The chunk files under `dir`, at any depth.
+fn chunk_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for e in rd {
         let e = e.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let md = e.metadata().map_err(|e| format!("{}: {e}", e))?;
-        if md.is_dir() {
-            walk(&e.path(), out, total)?;
-        } else {
-            *total += md.len();
-            out.push(e.path());
+        let path = e.path();
+        if path.is_dir() {
+            chunk_files(&path, out)?;
+        } else if path.extension().is_some_and(|x| x == "chunk") {
+            out.push(path);
         }
     }
     Ok(())

@@ -102,7 +102,7 @@ fn snapshot_sources(
         if !s.overlaps(start, end_incl) || !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
             continue;
         }
-        let mut sources = Vec::with_capacity(s.blocks.len() + 1);
+        let mut sources = Vec::new();
         for b in &s.blocks {
             if b.overlaps(start, end_incl) && !b.is_damaged() {
                 sources.push((Source::Block(b.clone()), b.min_ts(), b.max_ts()));

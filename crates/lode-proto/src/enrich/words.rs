@@ -86,10 +86,15 @@ static CLASS: [u8; 256] = {
         if is_delimiter(b) {
             t[c] |= DELIMITER;
         }
-        if matches!(b | 0x20, b't' | b'd' | b'f' | b'c' | b'e' | b'w' | b'i') {
-            t[c] |= START;
-        }
         c += 1;
+    }
+    // A level word's first letter, in either case.
+    let mut w = 0;
+    while w < WORDS.len() {
+        let first = WORDS[w].0[0];
+        t[first as usize] |= START;
+        t[first.to_ascii_uppercase() as usize] |= START;
+        w += 1;
     }
     t
 };

@@ -384,7 +384,12 @@ pub struct SectionSizes {
     pub lines: u64,
 }
 
-/// Where a block's bytes go, from its header alone.
+/// The longest a block header can be: the codec byte, six varints and the
+/// columns' checksum.
+pub const MAX_HEADER_LEN: usize = 1 + 6 * 10 + 4;
+
+/// Where a block's bytes go, from its first [`MAX_HEADER_LEN`] bytes (or all
+/// of a shorter block).
 pub fn section_sizes(payload: &[u8]) -> Result<SectionSizes, StorageError> {
     let mut r = Reader::new(payload);
     let (_, h) = header(&mut r)?;

@@ -538,7 +538,10 @@ impl ChunkFile {
         }
         let mut buf = BUF.take();
         let r = self.filters_into(blocks, f, &mut buf);
-        BUF.set(buf);
+        // A filter larger than one read (no writer makes one) is not kept.
+        if buf.capacity() as u64 <= FILTER_RUN {
+            BUF.set(buf);
+        }
         r
     }
 
