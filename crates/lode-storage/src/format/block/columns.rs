@@ -45,34 +45,41 @@ fn packed_len(k: usize, w: u32) -> usize {
     (k * w as usize).div_ceil(8)
 }
 
-/// Reads `out.len()` values of `w` bits from `src` (exactly
-/// `packed_len(out.len(), w)` bytes).
+/// The most bytes one call of [`unpack`] reads: a frame of 64-bit values.
+const MAX_PACKED: usize = FRAME * 8;
+
+/// A frame's packed bytes, copied so that every value is one 16-byte load
+/// with no tail case and no bounds check (`unpack`). Bytes past the copied
+/// ones are left from earlier frames: they lie beyond the last value's bits
+/// and are masked off.
+struct Pad([u8; MAX_PACKED + 16]);
+
+impl Pad {
+    fn new() -> Pad {
+        Pad([0; MAX_PACKED + 16])
+    }
+}
+
+/// Reads `out.len()` (at most [`FRAME`]) values of `w` bits from `src`
+/// (exactly `packed_len(out.len(), w)` bytes).
 #[inline]
-fn unpack(src: &[u8], w: u32, out: &mut [u64]) {
+fn unpack(pad: &mut Pad, src: &[u8], w: u32, out: &mut [u64]) {
+    debug_assert!(out.len() <= FRAME && w <= 64);
     if w == 0 {
         out.fill(0);
         return;
     }
+    let n = src.len().min(MAX_PACKED);
+    pad.0[..n].copy_from_slice(&src[..n]);
     let mask = if w == 64 { u64::MAX } else { (1u64 << w) - 1 };
-    let word = |at: usize| -> u64 {
-        match src.get(at..at + 8) {
-            Some(b) => u64::from_le_bytes(b.try_into().unwrap_or_default()),
-            None => {
-                let mut t = [0u8; 8];
-                let tail = src.get(at..).unwrap_or_default();
-                t[..tail.len()].copy_from_slice(tail);
-                u64::from_le_bytes(t)
-            }
-        }
-    };
     let mut bit = 0usize;
     for v in out.iter_mut() {
-        let (at, shift) = (bit >> 3, (bit & 7) as u32);
-        let mut x = word(at) >> shift;
-        if shift + w > 64 {
-            x |= u64::from(src.get(at + 8).copied().unwrap_or(0)) << (64 - shift);
-        }
-        *v = x & mask;
+        // At most 127 values of 64 bits precede one: `at` stays below
+        // MAX_PACKED, and the mask (a no-op) lets the compiler drop the
+        // bounds check.
+        let at = (bit >> 3) & (MAX_PACKED - 1);
+        let word = u128::from_le_bytes(pad.0[at..at + 16].try_into().unwrap_or_default());
+        *v = (word >> (bit & 7)) as u64 & mask;
         bit += w as usize;
     }
 }
@@ -134,6 +141,7 @@ pub(super) fn decode(
         s.reserve(n);
     }
     let mut buf = [0u64; FRAME];
+    let mut pad = Pad::new();
     let mut first = 0i64;
     for start in (0..n).step_by(FRAME) {
         let k = (n - start).min(FRAME);
@@ -143,7 +151,7 @@ pub(super) fn decode(
             return Err(corrupt("timestamp width"));
         }
         let deltas = &mut buf[..k - 1];
-        unpack(r.take(packed_len(k - 1, w))?, w, deltas);
+        unpack(&mut pad, r.take(packed_len(k - 1, w))?, w, deltas);
         let mut t = first;
         ts.push(t);
         for &d in deltas.iter() {
@@ -155,7 +163,7 @@ pub(super) fn decode(
             return Err(corrupt("length width"));
         }
         let ls = &mut buf[..k];
-        unpack(r.take(packed_len(k, w))?, w, ls);
+        unpack(&mut pad, r.take(packed_len(k, w))?, w, ls);
         // Values of at most 32 bits: the cast keeps them whole.
         lens.extend(ls.iter().map(|&l| l as u32));
         let w = u32::from(r.take(1)?[0]);
@@ -165,7 +173,7 @@ pub(super) fn decode(
         let packed = r.take(packed_len(k, w))?;
         if let Some(s) = sets.as_deref_mut() {
             let ix = &mut buf[..k];
-            unpack(packed, w, ix);
+            unpack(&mut pad, packed, w, ix);
             s.extend(ix.iter().map(|&x| x as u32));
         }
     }
@@ -308,6 +316,30 @@ mod tests {
             prop_assert_eq!(t, ts);
             prop_assert_eq!(l, lens);
             prop_assert_eq!(s, sets);
+        }
+
+        /// Against bit-by-bit reading, with the pad holding a longer
+        /// earlier frame's bytes (as it does inside `decode`).
+        #[test]
+        fn prop_unpack_reads_each_value_bit_by_bit(
+            earlier in proptest::collection::vec(any::<u8>(), MAX_PACKED),
+            src in proptest::collection::vec(any::<u8>(), MAX_PACKED),
+            w in 0u32..=64,
+            k in 0usize..=FRAME,
+        ) {
+            let src = &src[..packed_len(k, w)];
+            let mut pad = Pad::new();
+            let mut out = vec![0u64; FRAME];
+            unpack(&mut pad, &earlier, 64, &mut out);
+            let mut out = vec![u64::MAX; k];
+            unpack(&mut pad, src, w, &mut out);
+            for (i, &v) in out.iter().enumerate() {
+                let want = (0..w as usize).fold(0u64, |acc, b| {
+                    let bit = i * w as usize + b;
+                    acc | (u64::from(src[bit / 8] >> (bit % 8) & 1) << b)
+                });
+                prop_assert_eq!(v, want, "value {} of {} at width {}", i, k, w);
+            }
         }
 
         #[test]
